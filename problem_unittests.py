@@ -1,0 +1,183 @@
+"""Checks that face_generation.ipynb calls after each step, in the notebook's order.
+
+Each check prints "Tests Passed" or raises AssertionError saying what was expected and what was
+found. They run on the CPU or a GPU: pass device=, and models and inputs go there. The names start with
+`check_`, not `test_`, so pytest does not collect them; tests/ checks the checks themselves.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn as nn
+
+PASSED = "Tests Passed"
+
+
+def _quiet(check):
+    """Run a check with warnings silenced, so its cell shows only its verdict."""
+    def run(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check(*args, **kwargs)
+        print(PASSED)
+    run.__name__, run.__doc__ = check.__name__, check.__doc__
+    return run
+
+
+# --- Step 4: the data --------------------------------------------------------------------------
+
+@_quiet
+def check_scale(scale) -> None:
+    """scale(x) maps [0, 1] to [-1, 1] by default, and to any feature_range asked for."""
+    x = torch.tensor([0.0, 0.25, 0.5, 1.0])
+    for feature_range, expected in (((-1, 1), [-1.0, -0.5, 0.0, 1.0]), ((0, 1), [0.0, 0.25, 0.5, 1.0]),
+                                    ((-2, 2), [-2.0, -1.0, 0.0, 2.0])):
+        got = scale(x, feature_range) if feature_range != (-1, 1) else scale(x)
+        assert torch.is_tensor(got), f"scale should return a tensor, got {type(got).__name__}"
+        assert torch.allclose(got.float(), torch.tensor(expected), atol=1e-6), \
+            f"scale({x.tolist()}, feature_range={feature_range}): expected {expected}, got {got.tolist()}"
+
+
+@_quiet
+def check_dataloader(loader, image_size: int = 32) -> None:
+    """A batch is a float tensor (B, 3, S, S) with values in [-1, 1] that use most of that range."""
+    assert len(loader) > 0, "the DataLoader is empty: expected at least one batch of images"
+    batch = next(iter(loader))
+    if isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    b = loader.batch_size
+    assert tuple(batch.shape) == (b, 3, image_size, image_size), \
+        f"expected batches of shape {(b, 3, image_size, image_size)}, got {tuple(batch.shape)}"
+    assert batch.dtype == torch.float32, f"expected dtype torch.float32, got {batch.dtype}"
+    low, high = batch.min().item(), batch.max().item()
+    assert -1.0 <= low and high <= 1.0, f"expected values in [-1, 1], got [{low:.3f}, {high:.3f}]"
+    assert low < -0.5 and high > 0.5, \
+        f"expected values spread over [-1, 1] (did you apply scale?), got [{low:.3f}, {high:.3f}]"
+
+
+# --- Step 5: the networks ----------------------------------------------------------------------
+
+def _last_linear(model: nn.Module) -> nn.Linear:
+    """The last nn.Linear of a model (the layer that produces the discriminator's logit)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert linears, "expected the discriminator to end in an nn.Linear layer that outputs one logit"
+    return linears[-1]
+
+
+@_quiet
+def check_discriminator(Discriminator, device="cpu") -> None:
+    """D maps (B, 3, 32, 32) to (B, 1) logits, for several batch sizes (2 included) and conv_dims."""
+    for conv_dim in (64, 32):
+        D = Discriminator(conv_dim=conv_dim).to(device)
+        for batch_size in (2, 16, 64):
+            out = D(torch.rand(batch_size, 3, 32, 32, device=device) * 2 - 1)
+            assert tuple(out.shape) == (batch_size, 1), \
+                f"Discriminator(conv_dim={conv_dim}): expected output shape {(batch_size, 1)}, got {tuple(out.shape)}"
+    # Logits, not probabilities: with a large last layer, outputs must leave [0, 1].
+    D = Discriminator(conv_dim=32).to(device).eval()
+    with torch.no_grad():
+        _last_linear(D).weight.mul_(1000)
+        out = D(torch.rand(16, 3, 32, 32, device=device) * 2 - 1)
+    assert (out < 0).any() or (out > 1).any(), \
+        "expected raw logits, but every output is in [0, 1]: remove the final sigmoid (the loss applies it)"
+
+
+@_quiet
+def check_generator(Generator, device="cpu") -> None:
+    """G maps z (B, z_size) to images (B, 3, 32, 32) in [-1, 1], for other z_size and conv_dim too."""
+    for z_size, conv_dim in ((100, 64), (64, 32)):
+        G = Generator(z_size=z_size, conv_dim=conv_dim).to(device)
+        for batch_size in (2, 16):
+            z = torch.randn(batch_size, z_size, device=device) * 3
+            out = G(z)
+            assert tuple(out.shape) == (batch_size, 3, 32, 32), \
+                f"Generator(z_size={z_size}, conv_dim={conv_dim}): expected {(batch_size, 3, 32, 32)}, " \
+                f"got {tuple(out.shape)}"
+            low, high = out.min().item(), out.max().item()
+            assert -1 <= low and high <= 1, \
+                f"expected outputs in [-1, 1] (a tanh at the end), got [{low:.3f}, {high:.3f}]"
+            assert out.std().item() > 0, "expected images that vary with z, got a constant output"
+
+
+# --- Step 6: initialisation --------------------------------------------------------------------
+
+@_quiet
+def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
+    """Conv and linear weights ~ N(0, 0.02), biases 0; batch norm weights ~ N(1, 0.02), biases 0."""
+    torch.manual_seed(0)
+    for model in (Discriminator(), Generator()):
+        model.apply(weights_init_normal)
+        for name, m in model.named_modules():
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                mean, std = m.weight.mean().item(), m.weight.std().item()
+                assert abs(mean) < 0.005 and 0.015 < std < 0.025, \
+                    f"{type(model).__name__}.{name}: expected weights with mean 0 and std 0.02, " \
+                    f"got mean {mean:.4f} and std {std:.4f}"
+                if m.bias is not None:
+                    assert torch.all(m.bias == 0), f"{type(model).__name__}.{name}: expected biases of 0"
+            elif isinstance(m, nn.BatchNorm2d):
+                mean, std = m.weight.mean().item(), m.weight.std().item()
+                assert abs(mean - 1) < 0.01 and 0.01 < std < 0.03, \
+                    f"{type(model).__name__}.{name} (batch norm): expected weights with mean 1 and std 0.02, " \
+                    f"got mean {mean:.4f} and std {std:.4f}"
+                assert torch.all(m.bias == 0), f"{type(model).__name__}.{name} (batch norm): expected biases of 0"
+
+
+# --- Step 7: the losses ------------------------------------------------------------------------
+
+@_quiet
+def check_losses(real_loss, fake_loss) -> None:
+    """real_loss/fake_loss are BCE on logits (labels 1 and 0), with label smoothing (0.9) as an option."""
+    logits = torch.tensor([[2.0], [-1.0], [0.5], [0.0]], requires_grad=True)
+    softplus = nn.functional.softplus
+    cases = (("real_loss(d_out)", real_loss(logits), softplus(-logits).mean()),
+             ("fake_loss(d_out)", fake_loss(logits), softplus(logits).mean()),
+             ("real_loss(d_out, smooth=True)", real_loss(logits, smooth=True),
+              (0.9 * softplus(-logits) + 0.1 * softplus(logits)).mean()))
+    for name, got, expected in cases:
+        assert torch.is_tensor(got) and got.dim() == 0, f"{name}: expected a scalar tensor, got {got!r}"
+        assert abs(got.item() - expected.item()) < 1e-4, \
+            f"{name} on logits {logits.flatten().tolist()}: expected {expected.item():.4f} " \
+            f"(binary cross-entropy with logits), got {got.item():.4f}"
+        assert got.requires_grad, f"{name}: expected a loss that gradients flow through"
+    big = real_loss(torch.tensor([[30.0], [-30.0]]))
+    assert abs(big.item() - 15.0) < 1e-3, \
+        f"real_loss on logits [30, -30]: expected 15.0 (stable on large logits), got {big.item():.4f}"
+
+
+# --- Step 8: one training step -----------------------------------------------------------------
+
+@_quiet
+def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: int = 5) -> None:
+    """One call updates both networks and returns finite losses; D learns a fixed real batch."""
+    torch.manual_seed(0)
+    D, G = Discriminator(conv_dim=16).to(device), Generator(z_size=100, conv_dim=16).to(device)
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = torch.linspace(-1, 1, 3 * 32 * 32, device=device).reshape(1, 3, 32, 32).repeat(16, 1, 1, 1)
+    real = (real + 0.2 * torch.randn_like(real)).clamp(-1, 1)
+    before_d = [p.detach().clone() for p in D.parameters()]
+    before_g = [p.detach().clone() for p in G.parameters()]
+
+    def real_batch_loss() -> float:
+        with torch.no_grad():
+            return nn.functional.softplus(-D(real)).mean().item()
+
+    first = real_batch_loss()
+    out = train_step(D, G, d_opt, g_opt, real, 100)
+    assert isinstance(out, (tuple, list)) and len(out) == 4, \
+        f"expected train_step to return (d_loss, g_loss, D(x), D(G(z))), got {type(out).__name__}"
+    values = [float(v) for v in out]
+    assert all(torch.isfinite(torch.tensor(values))), f"expected finite losses, got {values}"
+    assert 0 <= values[2] <= 1 and 0 <= values[3] <= 1, \
+        f"expected D(x) and D(G(z)) to be mean probabilities in [0, 1], got {values[2]:.3f} and {values[3]:.3f}"
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, D.parameters())), \
+        "expected the discriminator's parameters to change (d_optimizer.step())"
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, G.parameters())), \
+        "expected the generator's parameters to change (g_optimizer.step())"
+    for _ in range(steps - 1):
+        train_step(D, G, d_opt, g_opt, real, 100)
+    last = real_batch_loss()
+    assert last < first, \
+        f"expected D's loss on a fixed real batch to fall over {steps} steps, got {first:.4f} -> {last:.4f}"
