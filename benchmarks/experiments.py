@@ -1,0 +1,167 @@
+"""Experiments behind the README's figures: does the fast path learn the same, and what improves FID?
+
+    python -m benchmarks.experiments fast-vs-fp32 [--data ZIP] [--epochs 10] [--out DIR]
+    python -m benchmarks.experiments improvements [--data ZIP] [--epochs 40] [--out DIR]
+
+fast-vs-fp32 trains the notebook's networks twice from the same seed: once in plain fp32, eager
+(TF32 off), once the notebook's way (bf16 autocast and a CUDA graph on a GPU). It draws their loss
+curves and final samples side by side and measures FID of both.
+
+improvements measures FID (10,000 samples) for the notebook's DCGAN and for a few changes a learner
+would try, each from the same seed at the same number of epochs unless the row says otherwise.
+Everything uses the notebook's own definitions (helpers.load_notebook_code). Needs a GPU to be quick.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import functools
+import time
+from pathlib import Path
+
+import torch
+
+import helpers
+
+
+def make_run(nb: dict, device: torch.device, conv_dim: int = 64, d_lr: float = 2e-4, g_lr: float = 2e-4,
+             seed: int = 0):
+    """Fresh D, G (DCGAN init) and their Adam optimizers, as the notebook builds them."""
+    torch.manual_seed(seed)
+    D, G = nb["Discriminator"](conv_dim).to(device), nb["Generator"](100, conv_dim).to(device)
+    D.apply(nb["weights_init_normal"])
+    G.apply(nb["weights_init_normal"])
+    fused = device.type == "cuda"
+    d_opt = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(0.5, 0.999), fused=fused)
+    g_opt = torch.optim.Adam(G.parameters(), lr=g_lr, betas=(0.5, 0.999), fused=fused)
+    return D, G, d_opt, g_opt
+
+
+def with_ema(train_step, G: torch.nn.Module, decay: float = 0.999):
+    """Wrap train_step so that an exponential moving average of G's weights follows each step."""
+    ema = copy.deepcopy(G).requires_grad_(False)
+    params, ema_params = list(G.parameters()), list(ema.parameters())
+
+    def step(*args):
+        out = train_step(*args)
+        with torch.no_grad():
+            torch._foreach_lerp_(ema_params, params, 1 - decay)
+        return out
+
+    def averaged_generator() -> torch.nn.Module:
+        for b_ema, b in zip(ema.buffers(), G.buffers()):  # batch norm statistics: the live ones
+            b_ema.copy_(b)
+        return ema
+
+    return step, averaged_generator
+
+
+def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples: int, inception,
+                    conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, **train_options) -> dict:
+    """One training run from seed 0; returns its summary with the FID of its final generator."""
+    D, G, d_opt, g_opt = make_run(nb, device, conv_dim, d_lr, g_lr)
+    step = functools.partial(nb["train_step"], smooth=True) if smooth else nb["train_step"]
+    if ema:
+        step, averaged = with_ema(step, G)
+    loader = helpers.get_dataloader(128, images=images)
+    start = time.perf_counter()
+    result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, device=device, out_dir=out_dir,
+                           resume=False, **train_options)
+    seconds = time.perf_counter() - start
+    final_G = averaged() if ema else G
+    score = helpers.fid(final_G, images, fid_samples, device=device, cache_dir=out_dir.parent / "cache",
+                        model=inception)
+    return {"fid": round(score, 2), "seconds": round(seconds, 1), "epochs": epochs, "result": result,
+            "images_per_second": result.summary["images_per_second"], "generator": final_G}
+
+
+def fast_vs_fp32(nb, images, device, out: Path, epochs: int, fid_samples: int, inception) -> None:
+    """Same seed, same steps: fp32 eager against the notebook's fast path; curves, grids and FID."""
+    import matplotlib.pyplot as plt
+
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    plain = train_and_score(nb, images, device, out / "fp32", epochs, fid_samples, inception,
+                            precision="fp32", use_graph=False)
+    torch.backends.cudnn.allow_tf32 = True
+    fast = train_and_score(nb, images, device, out / "fast", epochs, fid_samples, inception)
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.6), gridspec_kw={"width_ratios": [1.3, 1.3, 1, 1]})
+    for run, name in ((plain, "fp32, eager"), (fast, f"{fast['result'].summary['precision']}, "
+                                                     f"CUDA graph: {fast['result'].summary['cuda_graph']}")):
+        h = run["result"].history
+        axes[0].plot(h["step"], h["d_loss"], label=f"D, {name}")
+        axes[0].plot(h["step"], h["g_loss"], label=f"G, {name}")
+        axes[1].plot(h["step"], h["d_real"], label=f"D(x), {name}")
+        axes[1].plot(h["step"], h["d_fake"], label=f"D(G(z)), {name}")
+    axes[0].set(title=f"Losses, same seed, {epochs} epochs", xlabel="step")
+    axes[1].set(title="D(x) and D(G(z))", xlabel="step", ylim=(0, 1))
+    for ax in axes[:2]:
+        ax.legend(fontsize=8)
+    for ax, run, name in ((axes[2], plain, "fp32 eager"), (axes[3], fast, "fast path")):
+        ax.imshow(helpers.image_grid(run["result"].samples_per_epoch[-1][:36], nrow=6))
+        ax.set_title(f"{name}: FID {run['fid']:.1f}, {run['images_per_second']:,.0f} img/s")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "fast_vs_fp32.png", dpi=90)
+    results = {name: {k: run[k] for k in ("fid", "seconds", "epochs", "images_per_second")} |
+               {"final_d_loss": run["result"].summary["d_loss"], "final_g_loss": run["result"].summary["g_loss"]}
+               for name, run in (("fp32_eager", plain), ("fast", fast))}
+    helpers.write_json(out / "fast_vs_fp32.json", results)
+    print(results)
+
+
+VARIANTS = {  # name -> (what changes, train_and_score options)
+    "dcgan": ("the notebook's DCGAN (lr 2e-4 for both, no smoothing, conv_dim 64)", {}),
+    "label_smoothing": ("real labels 0.9 for D", {"smooth": True}),
+    "ema": ("sample from an EMA of G's weights (decay 0.999)", {"ema": True}),
+    "ttur": ("D lr 4e-4, G lr 1e-4", {"d_lr": 4e-4, "g_lr": 1e-4}),
+    "wider": ("conv_dim 128 (about 4x the compute)", {"conv_dim": 128}),
+    "smoothing_ema": ("label smoothing and EMA together", {"smooth": True, "ema": True}),
+    "twice_the_epochs": ("twice the epochs (twice the budget)", {"epochs_factor": 2}),
+}
+
+
+def improvements(nb, images, device, out: Path, epochs: int, fid_samples: int, inception, only=None) -> None:
+    """FID for each variant, same seed; writes improvements.json, a Markdown table, and the best G."""
+    rows = {}
+    for name, (what, options) in VARIANTS.items():
+        if only and name not in only:
+            continue
+        options = dict(options)
+        run_epochs = epochs * options.pop("epochs_factor", 1)
+        run = train_and_score(nb, images, device, out / name, run_epochs, fid_samples, inception, **options)
+        rows[name] = {"change": what, "epochs": run_epochs, "fid": run["fid"], "seconds": run["seconds"]}
+        torch.save({k: v.detach().cpu() for k, v in run["generator"].state_dict().items()}, out / f"{name}_G.pt")
+        print(name, rows[name], flush=True)
+        helpers.write_json(out / "improvements.json", rows)
+    lines = ["| change | epochs | FID (10k samples) | training time |", "|---|---|---|---|"]
+    lines += [f"| {r['change']} | {r['epochs']} | {r['fid']:.1f} | {r['seconds']:.0f} s |" for r in rows.values()]
+    (out / "improvements.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("experiment", choices=["fast-vs-fp32", "improvements"])
+    parser.add_argument("--data", default="", help="dataset zip or folder (default: as the notebook finds it)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs per run (10 / 40 by default)")
+    parser.add_argument("--fid-samples", type=int, default=10_000)
+    parser.add_argument("--only", nargs="*", help="improvements: run only these variants")
+    parser.add_argument("--out", type=Path, default=Path("outputs/experiments"))
+    parser.add_argument("--device", default="")
+    args = parser.parse_args()
+
+    device = helpers.pick_device(args.device)
+    nb = helpers.load_notebook_code()
+    source = helpers.find_dataset(args.data, out_dir=args.out, download=False)
+    images = helpers.load_images(source, cache_dir=args.out / "cache")
+    inception = helpers.load_inception(device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.experiment == "fast-vs-fp32":
+        fast_vs_fp32(nb, images, device, args.out, args.epochs or 10, args.fid_samples, inception)
+    else:
+        improvements(nb, images, device, args.out, args.epochs or 40, args.fid_samples, inception, args.only)
+
+
+if __name__ == "__main__":
+    main()
