@@ -13,6 +13,7 @@ initialisation, the losses, the training step) lives in the notebook itself.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import io
@@ -783,6 +784,32 @@ class TrainResult:
     samples_per_epoch: list  # uint8 tensors (sample_size, 3, S, S) on the CPU, one per epoch
     fixed_z: torch.Tensor
     summary: dict
+    generator: nn.Module  # the generator to sample from: the weight average when ema_decay is set, else G
+
+
+class GeneratorAverage:
+    """An exponential moving average (EMA) of G's weights, updated after every training step.
+
+    GAN weights oscillate as D and G chase each other; the average sits in the middle of that
+    oscillation and draws cleaner faces. In our 40-epoch runs it halved FID (see the README).
+    """
+
+    def __init__(self, G: nn.Module, decay: float = 0.999):
+        self.G, self.decay = G, decay
+        self.model = copy.deepcopy(G).requires_grad_(False)
+        self.params, self.averages = list(G.parameters()), list(self.model.parameters())
+
+    def update(self) -> None:
+        """averages += (1 - decay) * (weights - averages); one fused op, safe inside a CUDA graph."""
+        with torch.no_grad():
+            torch._foreach_lerp_(self.averages, self.params, 1 - self.decay)
+
+    def generator(self) -> nn.Module:
+        """The averaged generator, with G's current batch norm statistics."""
+        with torch.no_grad():
+            for average, live in zip(self.model.buffers(), self.G.buffers()):
+                average.copy_(live)
+        return self.model
 
 
 HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
@@ -798,8 +825,10 @@ class _StepRunner:
     """
 
     def __init__(self, train_step: Callable, D: nn.Module, G: nn.Module, d_optimizer, g_optimizer,
-                 z_size: int, device: torch.device, precision: str, use_graph: bool):
+                 z_size: int, device: torch.device, precision: str, use_graph: bool,
+                 after_step: Callable | None = None):
         self.args = (D, G, d_optimizer, g_optimizer)
+        self.after_step = after_step
         self.train_step, self.z_size, self.device = train_step, z_size, device
         self.autocast_dtype = torch.bfloat16 if precision == "bf16" else None
         self.graph = None
@@ -811,6 +840,8 @@ class _StepRunner:
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None, cache_enabled=False):
             out = self.train_step(*self.args, real, self.z_size)
+        if self.after_step is not None:
+            self.after_step()
         return torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(()) for v in out])
 
     def __call__(self, real: torch.Tensor) -> torch.Tensor:
@@ -880,7 +911,8 @@ class _Progress:
     seconds_before: float = 0.0  # training time of earlier sessions of this run
 
 
-def _resume(path: Path, config: dict, D, G, d_optimizer, g_optimizer, device) -> _Progress | None:
+def _resume(path: Path, config: dict, D, G, d_optimizer, g_optimizer, device,
+            average: GeneratorAverage | None) -> _Progress | None:
     """Load a compatible checkpoint into the models and optimizers; None to start fresh (says why)."""
     state = load_checkpoint(path)
     if state is None:
@@ -897,6 +929,8 @@ def _resume(path: Path, config: dict, D, G, d_optimizer, g_optimizer, device) ->
     G.load_state_dict(state["G"])
     d_optimizer.load_state_dict(state["d_optimizer"])
     g_optimizer.load_state_dict(state["g_optimizer"])
+    if average is not None:
+        average.model.load_state_dict(state.get("G_average") or state["G"])
     torch.set_rng_state(state["rng_cpu"])
     if device.type == "cuda" and "rng_cuda" in state:
         torch.cuda.set_rng_state(state["rng_cuda"], device)
@@ -913,14 +947,17 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
           device: torch.device | None = None, max_minutes: float | None = None, out_dir: Path = Path("outputs"),
           seed: int = 0, sample_size: int = 64, precision: str = "auto", use_graph: bool = True,
           resume: bool = True, checkpoint_minutes: float = 2.0, log_every: int | None = None,
-          dataset: DataSource | None = None, on_epoch_end: Callable | None = None) -> TrainResult:
+          dataset: DataSource | None = None, on_epoch_end: Callable | None = None,
+          ema_decay: float | None = 0.999) -> TrainResult:
     """Train D and G with the notebook's train_step; log, sample a fixed z each epoch, checkpoint.
 
     The images stay on the device as one uint8 tensor; each batch is sliced from it and scaled on
     the fly, so no per-image Python runs in the loop. Loss statistics are summed on the device and
     read only at log time. A checkpoint is written at every epoch end (and every checkpoint_minutes)
     with write-fsync-rename, so a kill loses at most that much work; running again resumes.
-    on_epoch_end(epoch, G), if given, is called after each epoch (e.g. to measure FID).
+    With ema_decay set, an average of G's weights (GeneratorAverage) is kept and used for the
+    samples; result.generator is the generator to sample from. on_epoch_end(epoch, generator), if
+    given, is called after each epoch (e.g. to measure FID); its time is not counted as training.
     """
     device = device or next(D.parameters()).device
     precision = pick_precision(device) if precision == "auto" else precision
@@ -942,7 +979,8 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     checkpoint_path = out_dir / "checkpoint.pt"
 
     torch.manual_seed(seed)
-    resumed = _resume(checkpoint_path, config, D, G, d_optimizer, g_optimizer, device) if resume else None
+    average = GeneratorAverage(G, ema_decay) if ema_decay else None
+    resumed = _resume(checkpoint_path, config, D, G, d_optimizer, g_optimizer, device, average) if resume else None
     run = resumed or _Progress(
         torch.randn(sample_size, z_size, generator=torch.Generator().manual_seed(seed)).to(device),
         {k: [] for k in HISTORY_KEYS}, [])
@@ -954,6 +992,8 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                  "samples_per_epoch": run.samples_per_epoch, "epoch": run.epoch, "batch": run.batch,
                  "images_seen": run.images_seen, "seconds_training": run.seconds_before + time.perf_counter() - start,
                  "config": config, "rng_cpu": torch.get_rng_state(), "reason": reason}
+        if average is not None:
+            state["G_average"] = average.model.state_dict()
         if device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(device)
         writer.save(state)
@@ -973,7 +1013,9 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
 
     from tqdm import tqdm
 
-    runner = _StepRunner(train_step, D, G, d_optimizer, g_optimizer, z_size, device, precision, use_graph)
+    runner = _StepRunner(train_step, D, G, d_optimizer, g_optimizer, z_size, device, precision, use_graph,
+                         after_step=average.update if average else None)
+    sampler = average.generator if average else (lambda: G)
     writer = CheckpointWriter(checkpoint_path)
     bar = tqdm(total=epochs * steps_per_epoch, initial=min(run.epoch * steps_per_epoch + run.batch,
                epochs * steps_per_epoch), unit="step", desc="Training", file=sys.stderr, mininterval=2.0)
@@ -1006,14 +1048,17 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                     save("periodic")
                     last_save = time.perf_counter()
             if run.batch == steps_per_epoch:
-                run.samples_per_epoch.append(sample_images(G, run.fixed_z))
+                run.samples_per_epoch.append(sample_images(sampler(), run.fixed_z))
                 h = run.history
                 bar.write(f"Epoch {run.epoch + 1:3d}/{epochs} | d_loss {h['d_loss'][-1]:.4f} | "
                           f"g_loss {h['g_loss'][-1]:.4f} | D(x) {h['d_real'][-1]:.3f} | "
                           f"D(G(z)) {h['d_fake'][-1]:.3f}", file=sys.stdout)
                 run.epoch, run.batch = run.epoch + 1, 0
                 if on_epoch_end is not None:
-                    on_epoch_end(run.epoch, G)
+                    paused = time.perf_counter()
+                    on_epoch_end(run.epoch, sampler())
+                    pause = time.perf_counter() - paused  # measuring is not training: not timed
+                    start, deadline = start + pause, deadline and deadline + pause
             save("time limit" if out_of_time else "end of epoch")
             last_save = time.perf_counter()
     if device.type == "cuda":
@@ -1023,13 +1068,13 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
         print(f"Stopped after the time limit of {max_minutes * 60:.0f} s, {run.epoch} epoch(s) and {run.batch} "
               "step(s) in. Set FACEGEN_EPOCHS (and FACEGEN_MINUTES) to train longer; running again resumes.")
     if not run.samples_per_epoch:  # a time-bounded run that ended inside its first epoch
-        run.samples_per_epoch.append(sample_images(G, run.fixed_z))
+        run.samples_per_epoch.append(sample_images(sampler(), run.fixed_z))
     summary = {
         "images_per_second": round((run.images_seen - images_at_start) / seconds, 1),
         "images_seen": run.images_seen, "epochs_completed": run.epoch, "steps_in_last_epoch": run.batch,
         "seconds_training": round(run.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
         "device": _device_name(device), "precision": precision, "cuda_graph": runner.graph is not None,
-        "batch_size": batch_size,
+        "batch_size": batch_size, "ema_decay": ema_decay,
         "dataset": {"source": dataset.kind if dataset else "unknown", "path": str(dataset.path) if dataset else "",
                     "images": len(images)},
         "d_loss": run.history["d_loss"][-1] if run.history["d_loss"] else None,
@@ -1040,7 +1085,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     if run.history["step"]:
         plot_losses(run.history, out_dir / "losses.png", show=False)
     write_json(out_dir / "summary.json", summary)
-    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary)
+    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, sampler())
 
 
 def _device_name(device: torch.device) -> str:

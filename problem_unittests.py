@@ -189,10 +189,12 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
         f"expected D(x) and D(G(z)) to be mean probabilities in [0, 1], got {d_real:.3f} and {d_fake:.3f}"
     assert abs(d_real - expected_d_real) < 0.02, \
         f"expected D(x) = mean(sigmoid(D(real_images))) = {expected_d_real:.3f} before the update, got {d_real:.3f}"
-    # By Jensen's inequality the mean BCE is at least the BCE of the mean probabilities.
-    bound = -math.log(max(d_real, 1e-7)) - math.log(max(1 - d_fake, 1e-7))
+    # By Jensen's inequality the mean BCE is at least the BCE of the mean probabilities; with label
+    # smoothing (real target 0.9) the real term's bound is 0.9 * -log D(x) + 0.1 * -log(1 - D(x)).
+    nll_real, nll_fake = -math.log(max(d_real, 1e-7)), -math.log(max(1 - d_real, 1e-7))
+    bound = min(nll_real, 0.9 * nll_real + 0.1 * nll_fake) - math.log(max(1 - d_fake, 1e-7))
     assert d_loss >= bound - 1e-3, \
-        f"expected d_loss (BCE, real -> 1, fake -> 0) >= {bound:.3f} given D(x) = {d_real:.3f} and " \
+        f"expected d_loss (BCE, real -> 1 or 0.9, fake -> 0) >= {bound:.3f} given D(x) = {d_real:.3f} and " \
         f"D(G(z)) = {d_fake:.3f}, got {d_loss:.3f}: are the losses and probabilities returned in order?"
     assert any(not torch.equal(a, b) for a, b in zip(before_d, D.parameters())), \
         "expected the discriminator's parameters to change (d_optimizer.step())"

@@ -501,7 +501,7 @@ def test_train_step_rejects_nan(nb):
 def test_train_step_rejects_swapped_d_labels(nb):
     """Real labelled 0 and fake 1: the d_loss returned is below what BCE with real -> 1, fake -> 0 allows."""
     rejects(pu.check_train_step, explicit_train_step(nb, swap_d_labels=True), nb["Discriminator"], nb["Generator"],
-            match=re.escape("expected d_loss (BCE, real -> 1, fake -> 0) >= "))
+            match=re.escape("expected d_loss (BCE, real -> 1 or 0.9, fake -> 0) >= "))
 
 
 class Uphill(NoStep):
