@@ -466,20 +466,16 @@ def test_train_step_passes_written_out(capsys, nb):
     passes(capsys, pu.check_train_step, explicit_train_step(nb), nb["Discriminator"], nb["Generator"])
 
 
-def test_train_step_rejects_no_d_step(nb):
+@pytest.mark.parametrize("frozen, message", [
+    ("d", r"expected the discriminator's parameters to change \(d_optimizer\.step\(\)\)"),
+    ("g", r"expected the generator's parameters to change \(g_optimizer\.step\(\)\)"),
+])
+def test_train_step_rejects_a_missing_optimizer_step(nb, frozen, message):
     def train_step(D, G, d_opt, g_opt, real, z_size):
-        return nb["train_step"](D, G, NoStep(d_opt), g_opt, real, z_size)
+        d_opt, g_opt = (NoStep(d_opt), g_opt) if frozen == "d" else (d_opt, NoStep(g_opt))
+        return nb["train_step"](D, G, d_opt, g_opt, real, z_size)
 
-    rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"],
-            match=r"expected the discriminator's parameters to change \(d_optimizer\.step\(\)\)")
-
-
-def test_train_step_rejects_no_g_step(nb):
-    def train_step(D, G, d_opt, g_opt, real, z_size):
-        return nb["train_step"](D, G, d_opt, NoStep(g_opt), real, z_size)
-
-    rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"],
-            match=r"expected the generator's parameters to change \(g_optimizer\.step\(\)\)")
+    rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"], match=message)
 
 
 def test_train_step_rejects_three_values(nb):

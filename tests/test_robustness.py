@@ -265,28 +265,25 @@ def _palette_png() -> bytes:
     return buf.getvalue()
 
 
-def _square_photo() -> bytes:  # 200x200: top half red, bottom half blue
-    img = Image.new("RGB", (200, 200), (220, 20, 20))
-    img.paste((20, 20, 220), (0, 100, 200, 200))
+def _banded(size: tuple[int, int], background, box, colour, fmt: str) -> bytes:
+    """An image of one colour with a box of another, encoded as fmt."""
+    img = Image.new("RGB", size, background)
+    img.paste(colour, box)
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=95)
+    img.save(buf, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return buf.getvalue()
+
+
+def _square_photo() -> bytes:  # 200x200: top half red, bottom half blue
+    return _banded((200, 200), (220, 20, 20), (0, 100, 200, 200), (20, 20, 220), "JPEG")
 
 
 def _wide_photo() -> bytes:  # 200x120: a green centre square with magenta bands left and right
-    img = Image.new("RGB", (200, 120), (230, 20, 230))
-    img.paste((20, 200, 20), (40, 0, 160, 120))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=95)
-    return buf.getvalue()
+    return _banded((200, 120), (230, 20, 230), (40, 0, 160, 120), (20, 200, 20), "JPEG")
 
 
 def _tall_png() -> bytes:  # 60x150: a yellow centre square with black bands top and bottom
-    img = Image.new("RGB", (60, 150), (0, 0, 0))
-    img.paste((230, 230, 20), (0, 45, 60, 105))
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
+    return _banded((60, 150), (0, 0, 0), (0, 45, 60, 105), (230, 230, 20), "PNG")
 
 
 def _gray16_png() -> bytes:  # a 16-bit greyscale PNG at mid-grey (32768 of 65535)
