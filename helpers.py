@@ -21,7 +21,6 @@ import json
 import math
 import multiprocessing
 import os
-import random
 import sys
 import threading
 import time
@@ -29,7 +28,7 @@ import urllib.request
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 import torch

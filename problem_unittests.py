@@ -109,7 +109,7 @@ def check_generator(Generator, device="cpu") -> None:
             assert -1 <= low < 0 < high <= 1, \
                 f"expected outputs spanning [-1, 1] (a tanh at the end), got [{low:.3f}, {high:.3f}]"
             spread = out.std(dim=0).mean().item()  # across the batch: does the image depend on z?
-            assert spread > 1e-4, f"expected images that vary with z, got the same image for every z"
+            assert spread > 1e-4, "expected images that vary with z, got the same image for every z"
 
 
 # --- Step 6: initialisation --------------------------------------------------------------------

@@ -18,7 +18,6 @@ import select
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import zipfile
 from pathlib import Path
