@@ -563,17 +563,19 @@ def load_images(source: DataSource, image_size: int = 32, max_images: int | None
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    chunks = [names[i:i + 1024] for i in range(0, len(names), 1024)]
+    chunk = 1024  # images per decoding job
+    chunks = [names[i:i + chunk] for i in range(0, len(names), chunk)]
     pool = _pool(workers)
     with pool if pool is not None else contextlib.nullcontext():
         jobs = [(source, chunk, image_size) for chunk in chunks]
         results = pool.map(_decode_chunk, jobs) if pool else list(map(_decode_chunk, jobs))
     arrays = [a for a, _ in results]
-    bad = [chunks[c][i] for c, (_, idx) in enumerate(results) for i in idx]
+    bad_positions = [c * chunk + i for c, (_, idx) in enumerate(results) for i in idx]
+    bad = [names[p] for p in bad_positions]
     pixels = np.concatenate(arrays) if arrays else np.zeros((0, image_size, image_size, 3), np.uint8)
     if bad:
         keep = np.ones(len(pixels), bool)
-        keep[[names.index(b) for b in bad]] = False
+        keep[bad_positions] = False
         pixels = pixels[keep]
         print(f"Skipped {len(bad):,} corrupt image(s), e.g. {', '.join(bad[:3])}.")
     if len(pixels) == 0:

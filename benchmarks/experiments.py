@@ -21,25 +21,13 @@ from pathlib import Path
 import torch
 
 import helpers
-
-
-def make_run(nb: dict, device: torch.device, conv_dim: int = 64, d_lr: float = 2e-4, g_lr: float = 2e-4,
-             seed: int = 0):
-    """Fresh D, G (DCGAN init) and their Adam optimizers, as the notebook builds them."""
-    torch.manual_seed(seed)
-    D, G = nb["Discriminator"](conv_dim).to(device), nb["Generator"](100, conv_dim).to(device)
-    D.apply(nb["weights_init_normal"])
-    G.apply(nb["weights_init_normal"])
-    fused = device.type == "cuda"
-    d_opt = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(0.5, 0.999), fused=fused)
-    g_opt = torch.optim.Adam(G.parameters(), lr=g_lr, betas=(0.5, 0.999), fused=fused)
-    return D, G, d_opt, g_opt
+from benchmarks.train_speed import build_models
 
 
 def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples: int, inception,
                     conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, **train_options) -> dict:
     """One training run from seed 0; returns its summary with the FID of its final generator."""
-    D, G, d_opt, g_opt = make_run(nb, device, conv_dim, d_lr, g_lr)
+    D, G, d_opt, g_opt = build_models(nb, device, conv_dim=conv_dim, d_lr=d_lr, g_lr=g_lr)
     step = functools.partial(nb["train_step"], smooth=smooth)
     loader = helpers.get_dataloader(128, images=images)
     start = time.perf_counter()

@@ -23,15 +23,16 @@ import torch
 import helpers
 
 
-def build_models(nb: dict, device: torch.device, seed: int):
-    """Fresh D and G (notebook definitions, DCGAN init) with their Adam optimizers."""
+def build_models(nb: dict, device: torch.device, seed: int = 0, conv_dim: int = 64, d_lr: float = 2e-4,
+                 g_lr: float = 2e-4):
+    """Fresh D and G (notebook definitions, DCGAN init) with their Adam optimizers, as the notebook builds them."""
     torch.manual_seed(seed)
-    D, G = nb["Discriminator"]().to(device), nb["Generator"]().to(device)
+    D, G = nb["Discriminator"](conv_dim).to(device), nb["Generator"](100, conv_dim).to(device)
     D.apply(nb["weights_init_normal"])
     G.apply(nb["weights_init_normal"])
     fused = device.type == "cuda"
-    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=fused)
-    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=fused)
+    d_opt = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(0.5, 0.999), fused=fused)
+    g_opt = torch.optim.Adam(G.parameters(), lr=g_lr, betas=(0.5, 0.999), fused=fused)
     return D, G, d_opt, g_opt
 
 
