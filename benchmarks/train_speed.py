@@ -1,6 +1,6 @@
 """Training throughput: the classic tutorial loop against the notebook's training, on the same data.
 
-    python -m benchmarks.train_speed [--data ZIP] [--seconds 60] [--device cpu|cuda]
+    python -m benchmarks.train_speed [--data ZIP] [--seconds 60] [--device cpu|cuda] [--precision fp32]
 
 The reference is the plain loop the tutorials write: torchvision ImageFolder over the extracted
 folder, Resize(32) + ToTensor + Normalize to [-1, 1], DataLoader(shuffle=True, num_workers=2), fp32,
@@ -85,6 +85,8 @@ def main() -> None:
     parser.add_argument("--data", default="", help="dataset zip or folder (default: as the notebook finds it)")
     parser.add_argument("--seconds", type=float, default=60, help="wall time for each of the two runs")
     parser.add_argument("--device", default="", help="cpu, cuda, mps (default: the best there is)")
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="the notebook side's precision (default: as the notebook picks it)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
 
@@ -108,7 +110,7 @@ def main() -> None:
         reference = reference_loop(nb, folder, device, args.seconds)
         print(f"  {reference:,.0f} images/s")
         print(f"Notebook training on {device} for {args.seconds:g} s ...")
-        summary = notebook_training(nb, images, device, args.seconds, work / "run")
+        summary = notebook_training(nb, images, device, args.seconds, work / "run", precision=args.precision)
         fast = summary["images_per_second"]
         print(f"  {fast:,.0f} images/s ({summary['precision']}, CUDA graph: {summary['cuda_graph']})")
         results = {"device": summary["device"], "reference_images_per_second": round(reference, 1),

@@ -529,11 +529,23 @@ def test_train_resumes_from_previous_when_checkpoint_is_truncated(nb, tmp_path, 
     capsys.readouterr()
     result = run_train(nb, tmp_path, epochs=3)
     out = capsys.readouterr().out
-    assert "unreadable" in out and "Resumed" in out, out
+    assert "unreadable" in out and "Resumed from " + str(path.with_suffix(".prev.pt")) in out, out
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 3
     assert result.history["step"] == [2, 4, 6, 8, 10, 12], "history must be the full 3 epochs, once each"
     assert len(result.samples_per_epoch) == 3
     assert_resumable(path, epoch=3)
+
+
+def test_previous_checkpoint_from_another_setup_is_the_one_set_aside(nb, tmp_path, capsys):
+    run_train(nb, tmp_path, epochs=2)
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:1000])  # unreadable: the state comes from checkpoint.prev.pt
+    capsys.readouterr()
+    result = run_train(nb, tmp_path, epochs=1, conv_dim=16)
+    out = capsys.readouterr().out
+    assert f"Starting fresh: {path.with_suffix('.prev.pt')} is from a different setup" in out, out
+    assert not result.summary["resumed"]
+    assert helpers.load_checkpoint(path.with_suffix(".replaced.pt"))["epoch"] == 1, "the set-aside file is the one read"
 
 
 def test_train_starts_fresh_when_checkpoint_is_garbage(nb, tmp_path, capsys):
