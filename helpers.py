@@ -633,15 +633,19 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
                    source: DataSource | None = None, max_images: int | None = None,
                    num_workers: int = 0, shuffle: bool = True) -> torch.utils.data.DataLoader:
     """Batches of shape (batch_size, 3, image_size, image_size) in [-1, 1]. Incomplete batches dropped."""
+    def check_batch_size(n_images: int) -> None:
+        if not 1 <= batch_size <= n_images:
+            raise FacegenError(f"FACEGEN_BATCH_SIZE={batch_size} must be between 1 and the number of images "
+                               f"({n_images:,}). Use a smaller batch or more images.")
+
     if images is None:
         if source is None:
             raise FacegenError("get_dataloader needs images= (from load_images) or source= (from find_dataset)")
+        check_batch_size(min(len(list_image_names(source)), max_images or math.inf))  # before decoding
         images = load_images(source, image_size, max_images, verbose=False)
     if images.shape[-1] != image_size:
         raise FacegenError(f"The images are {images.shape[-1]}x{images.shape[-1]}, not {image_size}x{image_size}")
-    if not 1 <= batch_size <= len(images):
-        raise FacegenError(f"FACEGEN_BATCH_SIZE={batch_size} must be between 1 and the number of images "
-                           f"({len(images):,}). Use a smaller batch or more images.")
+    check_batch_size(len(images))  # again: corrupt images are skipped while decoding
     return torch.utils.data.DataLoader(FaceDataset(images), batch_size=batch_size, shuffle=shuffle,
                                        num_workers=num_workers, drop_last=True)
 

@@ -474,6 +474,15 @@ def test_batch_larger_than_dataset(tmp_path):
     one_line(e, "FACEGEN_BATCH_SIZE=4", "3")
 
 
+def test_batch_larger_than_dataset_is_refused_before_decoding(tmp_path, monkeypatch):
+    z = helpers.DataSource("zip", good_zip(tmp_path / "faces.zip", n=5))
+    monkeypatch.setattr(helpers, "load_images", lambda *a, **k: pytest.fail("decoded before checking the batch"))
+    for batch_size, max_images in ((6, None), (4, 3), (0, None)):
+        with pytest.raises(FacegenError) as e:
+            helpers.get_dataloader(batch_size, source=z, max_images=max_images)
+        one_line(e, f"FACEGEN_BATCH_SIZE={batch_size}")
+
+
 def test_load_generator_with_another_z_size(nb, tmp_path):
     path = tmp_path / "generator.pt"
     torch.save(nb["Generator"](z_size=50, conv_dim=8).state_dict(), path)
