@@ -674,16 +674,27 @@ def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
     return grid
 
 
-def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, scale_up: float = 1.5) -> None:
-    """Show a grid of images (uint8, or floats in [-1, 1]) inline."""
+def show_images(images: torch.Tensor | dict, nrow: int = 8, title: str | None = None, scale_up: float = 1.5) -> None:
+    """Show a grid of images (uint8, or floats in [-1, 1]) inline.
+
+    A dict {name: images} shows one titled grid per entry, side by side in one figure; title then
+    goes above them all.
+    """
     import matplotlib.pyplot as plt
 
-    grid = image_grid(images, nrow)
-    fig, ax = plt.subplots(figsize=(grid.shape[1] / 100 * scale_up + 0.2, grid.shape[0] / 100 * scale_up + 0.5))
-    ax.imshow(grid, interpolation="nearest")
-    ax.axis("off")
-    if title:
-        ax.set_title(title)
+    several = isinstance(images, dict)
+    grids = {name: image_grid(batch, nrow) for name, batch in (images if several else {title: images}).items()}
+    width = sum(grid.shape[1] for grid in grids.values())
+    height = max(grid.shape[0] for grid in grids.values())
+    fig, axes = plt.subplots(1, len(grids), squeeze=False, figsize=(
+        width / 100 * scale_up + 0.2 * len(grids), height / 100 * scale_up + (0.8 if several and title else 0.5)))
+    for ax, (name, grid) in zip(axes[0], grids.items()):
+        ax.imshow(grid, interpolation="nearest")
+        ax.axis("off")
+        if name:
+            ax.set_title(name)
+    if several and title:
+        fig.suptitle(title)
     plt.show()
 
 
