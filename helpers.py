@@ -28,7 +28,7 @@ import urllib.request
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -641,7 +641,7 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
     if images is None:
         if source is None:
             raise FacegenError("get_dataloader needs images= (from load_images) or source= (from find_dataset)")
-        check_batch_size(min(len(list_image_names(source)), max_images or math.inf))  # before decoding
+        check_batch_size(len(list_image_names(source)[:max_images]))  # before decoding, as load_images slices
         images = load_images(source, image_size, max_images, verbose=False)
     if images.shape[-1] != image_size:
         raise FacegenError(f"The images are {images.shape[-1]}x{images.shape[-1]}, not {image_size}x{image_size}")
@@ -674,7 +674,8 @@ def image_grid(images: torch.Tensor, nrow: int = 8, pad: int = 2) -> np.ndarray:
     return grid
 
 
-def show_images(images: torch.Tensor | dict, nrow: int = 8, title: str | None = None, scale_up: float = 1.5) -> None:
+def show_images(images: torch.Tensor | Mapping[str, torch.Tensor], nrow: int = 8, title: str | None = None,
+                scale_up: float = 1.5) -> None:
     """Show a grid of images (uint8, or floats in [-1, 1]) inline.
 
     A dict {name: images} shows one titled grid per entry, side by side in one figure; title then
@@ -682,7 +683,9 @@ def show_images(images: torch.Tensor | dict, nrow: int = 8, title: str | None = 
     """
     import matplotlib.pyplot as plt
 
-    several = isinstance(images, dict)
+    several = isinstance(images, Mapping)
+    if several and not images:
+        raise FacegenError("show_images got an empty dict: nothing to show")
     grids = {name: image_grid(batch, nrow) for name, batch in (images if several else {title: images}).items()}
     width = sum(grid.shape[1] for grid in grids.values())
     height = max(grid.shape[0] for grid in grids.values())
@@ -785,7 +788,7 @@ def pick_precision(device: torch.device) -> str:
 
     CUDA: any GPU with bf16 support. CPUs: only with AVX512-BF16 or AMX instructions, which
     oneDNN uses for bf16 convolutions (measured per step on a 2-core AMD EPYC with AVX512-BF16:
-    1.54x over fp32). Elsewhere (e.g. AVX2 alone) bf16 is emulated and slower, so fp32 is kept.
+    about 1.5x over fp32). Elsewhere (e.g. AVX2 alone) bf16 is emulated and slower, so fp32 is kept.
     """
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"

@@ -1,6 +1,6 @@
 """Training throughput: the classic tutorial loop against the notebook's training, on the same data.
 
-    python -m benchmarks.train_speed [--data ZIP] [--seconds 60] [--device cpu|cuda] [--precision fp32]
+    python -m benchmarks.train_speed [--data ZIP] [--seconds 60] [--device cpu|cuda] [--precision auto|fp32|bf16]
 
 The reference is the plain loop the tutorials write: torchvision ImageFolder over the extracted
 folder, Resize(32) + ToTensor + Normalize to [-1, 1], DataLoader(shuffle=True, num_workers=2), fp32,
@@ -107,13 +107,13 @@ def main() -> None:
         images = helpers.load_images(source, cache_dir=work / "cache", verbose=False)
 
         print(f"Reference loop on {device} for {args.seconds:g} s ...")
-        reference = reference_loop(nb, folder, device, args.seconds)
+        reference = round(reference_loop(nb, folder, device, args.seconds), 1)
         print(f"  {reference:,.0f} images/s")
         print(f"Notebook training on {device} for {args.seconds:g} s ...")
         summary = notebook_training(nb, images, device, args.seconds, work / "run", precision=args.precision)
         fast = summary["images_per_second"]
         print(f"  {fast:,.0f} images/s ({summary['precision']}, CUDA graph: {summary['cuda_graph']})")
-        results = {"device": summary["device"], "reference_images_per_second": round(reference, 1),
+        results = {"device": summary["device"], "reference_images_per_second": reference,
                    "notebook_images_per_second": fast, "ratio": round(fast / reference, 2),
                    "precision": summary["precision"], "cuda_graph": summary["cuda_graph"], "data": prep,
                    "torch": torch.__version__, "seconds_each": args.seconds}

@@ -77,12 +77,16 @@ def test_show_images_puts_a_dict_of_grids_side_by_side_in_one_figure(monkeypatch
     monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
     black = torch.zeros(6, 3, 32, 32, dtype=torch.uint8)
     white = torch.full((6, 3, 32, 32), 255, dtype=torch.uint8)
-    helpers.show_images({"Real": black, "Generated": white}, nrow=3, title="After 40 epochs")
-    helpers.show_images(black, nrow=3, title="Alone")
-    together, alone = shown
-    assert [ax.get_title() for ax in together.axes] == ["Real", "Generated"]
-    assert together._suptitle.get_text() == "After 40 epochs"
-    left, right = (ax.images[0].get_array() for ax in together.axes)
-    assert left[2:34, 2:34].max() == 0 and right[2:34, 2:34].min() == 255, "each panel shows its own images"
-    assert [ax.get_title() for ax in alone.axes] == ["Alone"] and alone._suptitle is None
-    plt.close("all")
+    try:
+        helpers.show_images({"Real": black, "Generated": white}, nrow=3, title="After 40 epochs")
+        helpers.show_images(black, nrow=3, title="Alone")
+        together, alone = shown
+        assert [ax.get_title() for ax in together.axes] == ["Real", "Generated"]
+        assert together.get_suptitle() == "After 40 epochs"
+        left, right = (ax.images[0].get_array() for ax in together.axes)
+        assert left[2:34, 2:34].max() == 0 and right[2:34, 2:34].min() == 255, "each panel shows its own images"
+        assert [ax.get_title() for ax in alone.axes] == ["Alone"] and alone.get_suptitle() == ""
+        with pytest.raises(helpers.FacegenError, match="empty"):
+            helpers.show_images({})
+    finally:
+        plt.close("all")

@@ -14,6 +14,7 @@ CPU = torch.device("cpu")
 def test_cpu_precision_follows_the_bf16_instructions(monkeypatch, avx512_bf16, amx, expected):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
     assert helpers.pick_precision(CPU) == expected
 
 
@@ -51,7 +52,7 @@ def test_bf16_on_the_cpu_learns_what_fp32_learns(nb, tmp_path):
         a, b = torch.tensor(fp32.history[key]), torch.tensor(bf16.history[key])
         assert torch.allclose(a, b, rtol=0.05, atol=0.02), f"{key}: fp32 {a.tolist()} against bf16 {b.tolist()}"
     a, b = fp32.samples_per_epoch[-1].float(), bf16.samples_per_epoch[-1].float()
-    assert (a - b).abs().mean() < 4, "the same fixed z should draw nearly the same images (uint8 levels)"
+    assert (a - b).abs().mean() < 1, "the same fixed z should draw nearly the same images (uint8 levels)"
     assert not torch.equal(a, b), "bf16 should have run in bf16, not silently in fp32"
 
 
