@@ -9,30 +9,31 @@ curves and final samples side by side and measures FID of both.
 
 improvements measures FID (10,000 samples) for the notebook's DCGAN and for a few changes a learner
 would try, each from the same seed at the same number of epochs unless the row says otherwise.
-Everything uses the notebook's own definitions (helpers.load_notebook_code). Needs a GPU to be quick.
+Everything uses the notebook's own definitions (benchmarks/notebook.py). Needs a GPU to be quick.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import time
 from pathlib import Path
 
 import torch
 
 import helpers
+from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
+from facegen.fid import load_inception
 
 
 def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples: int, inception,
                     conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, **train_options) -> dict:
     """One training run from seed 0; returns its summary with the FID of its final generator."""
     D, G, d_opt, g_opt = build_models(nb, device, conv_dim=conv_dim, d_lr=d_lr, g_lr=g_lr)
-    step = functools.partial(nb["train_step"], smooth=smooth)
-    loader = helpers.get_dataloader(128, images=images)
+    loader = helpers.get_dataloader(128, images=images, device=device)
     start = time.perf_counter()
-    result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, device=device, out_dir=out_dir,
-                           resume=False, ema_decay=0.999 if ema else None, **train_options)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=epochs, device=device,
+                           out_dir=out_dir, resume=False, smooth=smooth, ema_decay=0.999 if ema else None,
+                           **train_options)
     seconds = time.perf_counter() - start
     final_G = result.generator
     score = helpers.fid(final_G, images, fid_samples, device=device, cache_dir=out_dir.parent / "cache",
@@ -48,7 +49,7 @@ def fast_vs_fp32(nb, images, device, out: Path, epochs: int, fid_samples: int, i
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     plain = train_and_score(nb, images, device, out / "fp32", epochs, fid_samples, inception,
-                            smooth=True, ema=True, precision="fp32", use_graph=False)
+                            smooth=True, ema=True, precision="fp32", eager=True)
     torch.backends.cudnn.allow_tf32 = True
     fast = train_and_score(nb, images, device, out / "fast", epochs, fid_samples, inception, smooth=True, ema=True)
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.6), gridspec_kw={"width_ratios": [1.3, 1.3, 1, 1]})
@@ -118,10 +119,10 @@ def main() -> None:
     args = parser.parse_args()
 
     device = helpers.pick_device(args.device)
-    nb = helpers.load_notebook_code()
+    nb = load_notebook_code()
     source = helpers.find_dataset(args.data, out_dir=args.out, download=False)
     images = helpers.load_images(source, cache_dir=args.out / "cache")
-    inception = helpers.load_inception(device)
+    inception = load_inception(device)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.experiment == "fast-vs-fp32":
         fast_vs_fp32(nb, images, device, args.out, args.epochs or 10, args.fid_samples, inception)

@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 
 import helpers
+from benchmarks.extract import safe_extract
+from benchmarks.notebook import load_notebook_code
 
 
 def build_models(nb: dict, device: torch.device, seed: int = 0, conv_dim: int = 64, d_lr: float = 2e-4,
@@ -63,7 +65,7 @@ def notebook_training(nb: dict, images: torch.Tensor, device: torch.device, seco
                       batch_size: int = 128, **options) -> dict:
     """helpers.train for `seconds`; returns its summary (images_per_second over the whole run)."""
     D, G, d_opt, g_opt = build_models(nb, device, seed=0)
-    loader = helpers.get_dataloader(batch_size, images=images)
+    loader = helpers.get_dataloader(batch_size, images=images, device=device)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=10_000, device=device,
                            max_minutes=seconds / 60, out_dir=out_dir, resume=False, **options)
     return result.summary
@@ -91,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = helpers.pick_device(args.device)
-    nb = helpers.load_notebook_code()
+    nb = load_notebook_code()
     work = Path(tempfile.mkdtemp(prefix="train_speed-"))
     try:
         source = helpers.find_dataset(args.data, out_dir=work, download=False)
@@ -102,7 +104,7 @@ def main() -> None:
         if source.kind == "folder":
             folder = source.path
         else:
-            helpers.safe_extract(source.path, folder)
+            safe_extract(source.path, folder)
             folder = next(p for p in folder.rglob("*") if p.is_dir() and any(q.is_dir() for q in p.iterdir()))
         images = helpers.load_images(source, cache_dir=work / "cache", verbose=False)
 

@@ -15,9 +15,9 @@ if str(ROOT) not in sys.path:
 @pytest.fixture(scope="session")
 def nb() -> dict:
     """The names defined by the notebook's cells tagged "solution" (Discriminator, Generator, ...)."""
-    import helpers
+    from benchmarks.notebook import load_notebook_code
 
-    return helpers.load_notebook_code()
+    return load_notebook_code()
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,13 @@ import pytest
 import torch
 
 import helpers
+from facegen import sampling
+from facegen import synthetic
 
 
 @pytest.fixture(scope="module")
 def synthetic_zip(tmp_path_factory):
-    return helpers.write_synthetic_zip(tmp_path_factory.mktemp("synthetic") / "faces.zip", n_images=40, seed=3)
+    return synthetic.write_synthetic_zip(tmp_path_factory.mktemp("synthetic") / "faces.zip", n_images=40, seed=3)
 
 
 def test_synthetic_zip_has_the_published_layout_with_its_junk(synthetic_zip):
@@ -25,8 +27,8 @@ def test_synthetic_zip_has_the_published_layout_with_its_junk(synthetic_zip):
 
 
 def test_synthetic_zip_is_deterministic_from_its_seed_whatever_the_workers(tmp_path, synthetic_zip):
-    again = helpers.write_synthetic_zip(tmp_path / "again.zip", n_images=40, seed=3, workers=1)
-    other = helpers.write_synthetic_zip(tmp_path / "other.zip", n_images=40, seed=4, workers=1)
+    again = synthetic.write_synthetic_zip(tmp_path / "again.zip", n_images=40, seed=3, workers=1)
+    other = synthetic.write_synthetic_zip(tmp_path / "other.zip", n_images=40, seed=4, workers=1)
     assert again.read_bytes() == synthetic_zip.read_bytes()
     assert other.read_bytes() != synthetic_zip.read_bytes()
 
@@ -38,12 +40,12 @@ def test_synthetic_faces_vary_in_skin_tone_from_dark_to_light(synthetic_zip):
 
 
 def test_load_images_decodes_once_then_uses_the_cache_and_rebuilds_it_when_the_zip_changes(tmp_path, capsys):
-    source = helpers.DataSource("zip", helpers.write_synthetic_zip(tmp_path / "a.zip", n_images=20, seed=0, workers=1))
+    source = helpers.DataSource("zip", synthetic.write_synthetic_zip(tmp_path / "a.zip", n_images=20, seed=0, workers=1))
     first = helpers.load_images(source, cache_dir=tmp_path / "cache")
     assert "decoded 20" in capsys.readouterr().out
     again = helpers.load_images(source, cache_dir=tmp_path / "cache")
     assert "from the cache" in capsys.readouterr().out and torch.equal(first, again)
-    helpers.write_synthetic_zip(source.path, n_images=20, seed=1, workers=1)  # same name, new contents
+    synthetic.write_synthetic_zip(source.path, n_images=20, seed=1, workers=1)  # same name, new contents
     changed = helpers.load_images(source, cache_dir=tmp_path / "cache")
     assert "decoded 20" in capsys.readouterr().out and not torch.equal(first, changed)
 
@@ -60,7 +62,7 @@ def test_dataloader_batches_are_scaled_and_complete():
     loader = helpers.get_dataloader(32, images=images)
     batches = list(loader)
     assert len(batches) == 2 and all(b.shape == (32, 3, 32, 32) for b in batches)  # the last 6 are dropped
-    assert torch.equal(helpers.to_uint8(loader.dataset[0]), images[0])  # scale, then back, is lossless
+    assert torch.equal(sampling.to_uint8(loader.dataset[0]), images[0])  # scale, then back, is lossless
 
 
 def test_image_grid_puts_images_in_rows_on_white():

@@ -28,6 +28,10 @@ import torch
 from PIL import Image
 
 import helpers
+from benchmarks import extract
+from facegen import checkpoints, progress
+from facegen import decode
+from tests import checkpoint_files
 from helpers import FacegenError
 
 ROOT = Path(helpers.__file__).resolve().parent
@@ -88,8 +92,10 @@ def tiny(nb: dict, n_images: int = 64, batch_size: int = 16, conv_dim: int = 8):
 
 
 def run_train(nb, out_dir: Path, epochs: int, train_step=None, conv_dim: int = 8, **kw) -> helpers.TrainResult:
+    """Train tiny networks as the notebook run from the top would: seeded, so a second call is the same run."""
+    torch.manual_seed(0)
     D, G, d_opt, g_opt, loader = tiny(nb, conv_dim=conv_dim)
-    kw = {"device": CPU, "precision": "fp32", "use_graph": False, "sample_size": 8, "log_every": 2,
+    kw = {"device": CPU, "precision": "fp32", "eager": True, "sample_size": 8, "log_every": 2,
           "checkpoint_minutes": 60.0, **kw}
     return helpers.train(D, G, d_opt, g_opt, train_step or nb["train_step"], loader, epochs=epochs,
                          out_dir=out_dir, **kw)
@@ -320,7 +326,7 @@ MODE_CASES = {
 @pytest.mark.parametrize("case", MODE_CASES)
 def test_other_modes_and_sizes_become_rgb_32x32(case):
     make, check = MODE_CASES[case]
-    px = helpers.decode_image(make(), 32)
+    px = decode.decode_image(make(), 32)
     assert px is not None, f"{case} was not decoded"
     assert px.shape == (32, 32, 3) and px.dtype == np.uint8
     check(px)
@@ -357,7 +363,7 @@ def test_safe_extract_refuses_zip_slip(tmp_path, which):
     (tmp_path / "box" / "sibling").mkdir()
     before = files_under(tmp_path, exclude=target)
     with pytest.raises(FacegenError) as e:
-        helpers.safe_extract(z, target)
+        extract.safe_extract(z, target)
     one_line(e, z.name, evil, "unsafe")
     assert files_under(tmp_path, exclude=target) == before, "something was written outside the target"
     assert not Path(tmp_path / "abs-evil.jpg").exists() and not (tmp_path / "evil.jpg").exists()
@@ -367,7 +373,7 @@ def test_safe_extract_of_a_good_zip(tmp_path):
     z = write_zip(tmp_path / "ok.zip", {"faces/": b"", "faces/a/000001.jpg": image_bytes(),
                                        "faces/a/../b.jpg": image_bytes(),
                                        "__MACOSX/faces/._b.jpg": b"\0\5\26\7", "faces/.DS_Store": b"\0"})
-    written = helpers.safe_extract(z, tmp_path / "t")
+    written = extract.safe_extract(z, tmp_path / "t")
     assert sorted(p.relative_to((tmp_path / "t").resolve()).as_posix() for p in written) == \
         ["faces/a/000001.jpg", "faces/b.jpg"]
 
@@ -501,7 +507,7 @@ def test_load_generator_with_a_training_checkpoint(nb, tmp_path):
     """A learner points load_generator at checkpoint.pt (a dict of everything), not a generator state dict."""
     G = nb["Generator"](conv_dim=8)
     path = tmp_path / "checkpoint.pt"
-    helpers.save_checkpoint(path, {"G": G.state_dict(), "D": {}, "epoch": 1})
+    checkpoint_files.save_checkpoint(path, {"G": G.state_dict(), "D": {}, "epoch": 1})
     with pytest.raises(FacegenError) as e:
         helpers.load_generator(G, path)
     one_line(e, path.name)
@@ -511,10 +517,10 @@ def test_load_generator_with_a_training_checkpoint(nb, tmp_path):
 
 def test_truncated_checkpoint_falls_back_to_previous(tmp_path, capsys):
     path = tmp_path / "checkpoint.pt"
-    helpers.save_checkpoint(path, state(1))
-    helpers.save_checkpoint(path, state(2))
+    checkpoint_files.save_checkpoint(path, state(1))
+    checkpoint_files.save_checkpoint(path, state(2))
     path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
-    assert_is(helpers.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     out = capsys.readouterr().out
     assert "checkpoint.pt" in out and "unreadable" in out, out
 
@@ -525,7 +531,7 @@ def test_unreadable_checkpoint_means_start_fresh_and_says_so(tmp_path, capsys, p
     path.write_bytes(b"PK\x03\x04 this was a checkpoint once")
     if previous == "also-corrupt":
         path.with_suffix(".prev.pt").write_bytes(b"\x80\x02garbage")
-    assert helpers.load_checkpoint(path) is None
+    assert checkpoints.load_checkpoint(path) is None
     out = capsys.readouterr().out
     assert "checkpoint.pt" in out and "unreadable" in out, out
     assert "fresh" in out.lower(), f"the learner should be told training starts from scratch: {out!r}"
@@ -554,7 +560,7 @@ def test_previous_checkpoint_from_another_setup_is_the_one_set_aside(nb, tmp_pat
     out = capsys.readouterr().out
     assert f"Starting fresh: {path.with_suffix('.prev.pt')} is from a different setup" in out, out
     assert not result.summary["resumed"]
-    assert helpers.load_checkpoint(path.with_suffix(".replaced.pt"))["epoch"] == 1, "the set-aside file is the one read"
+    assert checkpoints.load_checkpoint(path.with_suffix(".replaced.pt"))["epoch"] == 1, "the set-aside file is the one read"
 
 
 def test_train_starts_fresh_when_checkpoint_is_garbage(nb, tmp_path, capsys):
@@ -569,7 +575,7 @@ def test_train_starts_fresh_when_checkpoint_is_garbage(nb, tmp_path, capsys):
 
 
 def assert_resumable(path: Path, epoch: int) -> None:
-    loaded = helpers.load_checkpoint(path)
+    loaded = checkpoints.load_checkpoint(path)
     assert loaded is not None and loaded["epoch"] == epoch
 
 
@@ -591,7 +597,7 @@ def test_only_previous_checkpoint_from_another_setup(nb, tmp_path, capsys):
     capsys.readouterr()
     result = run_train(nb, tmp_path, epochs=1, conv_dim=4)
     out = capsys.readouterr().out
-    assert "Starting fresh" in out and "shapes" in out, out
+    assert "Starting fresh" in out and "architecture" in out, out
     assert not result.summary["resumed"] and result.summary["epochs_completed"] == 1
 
 
@@ -607,9 +613,10 @@ sys.path.insert(0, {root!r})
 import torch
 torch.set_num_threads(1)
 import helpers
+from benchmarks.notebook import load_notebook_code
 
 out_dir, epochs, conv_dim, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
-nb = helpers.load_notebook_code()
+nb = load_notebook_code()
 torch.manual_seed(0)
 images = torch.randint(0, 256, (256, 3, 32, 32), dtype=torch.uint8)
 loader = helpers.get_dataloader(32, images=images)
@@ -618,13 +625,13 @@ D.apply(nb["weights_init_normal"]); G.apply(nb["weights_init_normal"])
 d_opt = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
 g_opt = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
 
-def step(*args):
+def step(*args, **options):
     print("STEP", flush=True)
     time.sleep(delay)
-    return nb["train_step"](*args)
+    return nb["train_step"](*args, **options)
 
 result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, z_size=100, device=torch.device("cpu"),
-                       out_dir=out_dir, precision="fp32", use_graph=False, sample_size=16,
+                       out_dir=out_dir, precision="fp32", eager=True, sample_size=16,
                        checkpoint_minutes=0.001)
 print("HISTORY", json.dumps(result.history), flush=True)
 """
@@ -710,16 +717,16 @@ def test_kill9_during_training_then_resume(tmp_path):
     assert 0 <= redone <= STEPS_PER_EPOCH, f"{redone} steps redone ({steps1} + {steps2})"
     assert min(epochs_printed(run2)) >= max(epochs_printed(run1)), (epochs_printed(run1), epochs_printed(run2))
     # Nothing was lost or changed: the resumed run's losses are the uninterrupted run's.
-    for key in helpers.STAT_KEYS:
+    for key in progress.HISTORY_KEYS[2:]:
         np.testing.assert_allclose(history[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
     # Changing the model (conv_dim 8 -> 4) between runs starts fresh, says why and keeps the old checkpoint.
-    assert "Starting fresh" in run3 and "shapes" in run3, run3[-2000:]
+    assert "Starting fresh" in run3 and "architecture" in run3, run3[-2000:]
     assert "Resumed" not in run3
     summary3 = json.loads((whole / "summary.json").read_text())
     assert summary3["epochs_completed"] == EPOCHS and summary3["resumed"] is False
     assert (whole / "checkpoint.replaced.pt").exists()
-    assert helpers.load_checkpoint(whole / "checkpoint.replaced.pt")["epoch"] == EPOCHS
+    assert checkpoints.load_checkpoint(whole / "checkpoint.replaced.pt")["epoch"] == EPOCHS
 
 
 # --- A kill while a checkpoint is being written ----------------------------------------------------------
@@ -738,7 +745,7 @@ def _fail_on(monkeypatch, point: str, exc: BaseException) -> None:
         def fake_open(file, mode="r", *args, **kwargs):
             return HalfWrite(file, "w") if "w" in mode else builtins.open(file, mode, *args, **kwargs)
 
-        monkeypatch.setattr(helpers, "open", fake_open, raising=False)
+        monkeypatch.setattr(checkpoints, "open", fake_open, raising=False)
     elif point == "fsync":
         def fake_fsync(fd):
             raise exc
@@ -759,37 +766,38 @@ def _fail_on(monkeypatch, point: str, exc: BaseException) -> None:
 def test_kill_during_checkpoint_write_keeps_a_good_checkpoint(tmp_path, monkeypatch, point, had_previous):
     path = tmp_path / "checkpoint.pt"
     if had_previous:
-        helpers.save_checkpoint(path, state(0))
-    helpers.save_checkpoint(path, state(1))
+        checkpoint_files.save_checkpoint(path, state(0))
+    checkpoint_files.save_checkpoint(path, state(1))
     with monkeypatch.context() as m:
         _fail_on(m, point, Killed())
         with pytest.raises(Killed):
-            helpers.save_checkpoint(path, state(2))
-    loaded = helpers.load_checkpoint(path)
+            checkpoint_files.save_checkpoint(path, state(2))
+    loaded = checkpoints.load_checkpoint(path)
     assert loaded is not None and loaded["epoch"] in (1, 2), "the previous checkpoint was lost"
     assert_is(loaded, loaded["epoch"])
     # The next save works and wins.
-    helpers.save_checkpoint(path, state(3))
-    assert_is(helpers.load_checkpoint(path), 3)
+    checkpoint_files.save_checkpoint(path, state(3))
+    assert_is(checkpoints.load_checkpoint(path), 3)
 
 
 WRITER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
 import torch, helpers
+from tests import checkpoint_files
 real_fsync = os.fsync
 def slow_fsync(fd):
     real_fsync(fd)
     print("WRITTEN-NOT-RENAMED", flush=True)
     time.sleep(60)
 os.fsync = slow_fsync
-helpers.save_checkpoint(sys.argv[1], {{"epoch": 2, "w": torch.full((8,), 2.0), "big": torch.randn(4_000_000)}})
+checkpoint_files.save_checkpoint(sys.argv[1], {{"epoch": 2, "w": torch.full((8,), 2.0), "big": torch.randn(4_000_000)}})
 """
 
 
 def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
     path = tmp_path / "checkpoint.pt"
-    helpers.save_checkpoint(path, state(1))
+    checkpoint_files.save_checkpoint(path, state(1))
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(root=str(ROOT)))
     proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -806,9 +814,9 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert_is(helpers.load_checkpoint(path), 1)
-    helpers.save_checkpoint(path, state(3))
-    assert_is(helpers.load_checkpoint(path), 3)
+    assert_is(checkpoints.load_checkpoint(path), 1)
+    checkpoint_files.save_checkpoint(path, state(3))
+    assert_is(checkpoints.load_checkpoint(path), 3)
 
 
 # --- A NaN loss -------------------------------------------------------------------------------------------
@@ -816,9 +824,9 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
 def nan_after(nb, good_steps: int):
     calls = []
 
-    def step(D, G, d_opt, g_opt, real, z_size):
+    def step(D, G, d_opt, g_opt, real, z_size, smooth=True):
         calls.append(1)
-        out = nb["train_step"](D, G, d_opt, g_opt, real, z_size)
+        out = nb["train_step"](D, G, d_opt, g_opt, real, z_size, smooth)
         if len(calls) > good_steps:  # diverged for real: the weights and the losses are NaN
             with torch.no_grad():
                 for p in G.parameters():
@@ -833,10 +841,10 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path):
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
     one_line(e, "diverged", "checkpoint.pt", "learning rate")
-    saved = helpers.load_checkpoint(tmp_path / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")
     assert saved is not None and saved["epoch"] == 1 and saved["images_seen"] == 4 * 16
     assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point()), "NaN weights saved"
-    assert all(np.isfinite(saved["history"][k]).all() for k in helpers.STAT_KEYS)
+    assert all(np.isfinite(saved["history"][k]).all() for k in progress.HISTORY_KEYS[2:])
     assert not (tmp_path / "summary.json").exists()
 
 
@@ -857,15 +865,15 @@ ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 @pytest.mark.parametrize("point", ["write", "fsync"])
 def test_full_disk_while_saving_checkpoint(tmp_path, monkeypatch, point):
     path = tmp_path / "checkpoint.pt"
-    helpers.save_checkpoint(path, state(0))
-    helpers.save_checkpoint(path, state(1))
+    checkpoint_files.save_checkpoint(path, state(0))
+    checkpoint_files.save_checkpoint(path, state(1))
     before = files_under(tmp_path)
     with monkeypatch.context() as m:
         _fail_on(m, point, ENOSPC)
         with pytest.raises(FacegenError) as e:
-            helpers.save_checkpoint(path, state(2))
+            checkpoint_files.save_checkpoint(path, state(2))
     one_line(e, "checkpoint", "No space left", "disk space")
-    assert_is(helpers.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     assert files_under(tmp_path) == before, "a failed save must leave no partial files behind"
 
 
@@ -876,7 +884,7 @@ def test_full_disk_during_training(nb, tmp_path, monkeypatch):
         with pytest.raises(FacegenError) as e:
             run_train(nb, tmp_path, epochs=2)
     one_line(e, "checkpoint", "No space left")
-    saved = helpers.load_checkpoint(tmp_path / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")
     assert saved is not None and saved["epoch"] == 1, "the checkpoint of epoch 1 must survive"
     result = run_train(nb, tmp_path, epochs=2)  # space again: it resumes and finishes
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 2
@@ -886,7 +894,7 @@ def test_read_only_output_folder(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     path = out / "checkpoint.pt"
-    helpers.save_checkpoint(path, state(1))
+    checkpoint_files.save_checkpoint(path, state(1))
     out.chmod(0o500)
     try:
         try:
@@ -897,9 +905,9 @@ def test_read_only_output_folder(tmp_path):
             (out / "probe").unlink()
             pytest.skip("chmod does not stop this user (root) from writing")
         with pytest.raises(FacegenError) as e:
-            helpers.save_checkpoint(path, state(2))
+            checkpoint_files.save_checkpoint(path, state(2))
         one_line(e, "checkpoint", "Permission denied")
-        assert_is(helpers.load_checkpoint(path), 1)
+        assert_is(checkpoints.load_checkpoint(path), 1)
     finally:
         out.chmod(0o700)
 
@@ -907,7 +915,7 @@ def test_read_only_output_folder(tmp_path):
 def test_permission_denied_while_saving(tmp_path, monkeypatch):
     """What a read-only folder does to a non-root user, simulated (tests may run as root)."""
     path = tmp_path / "checkpoint.pt"
-    helpers.save_checkpoint(path, state(1))
+    checkpoint_files.save_checkpoint(path, state(1))
     import builtins
 
     def fake_open(file, mode="r", *args, **kwargs):
@@ -915,15 +923,15 @@ def test_permission_denied_while_saving(tmp_path, monkeypatch):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
         return builtins.open(file, mode, *args, **kwargs)
 
-    monkeypatch.setattr(helpers, "open", fake_open, raising=False)
+    monkeypatch.setattr(checkpoints, "open", fake_open, raising=False)
     with pytest.raises(FacegenError) as e:
-        helpers.save_checkpoint(path, state(2))
+        checkpoint_files.save_checkpoint(path, state(2))
     one_line(e, "checkpoint", "Permission denied", "FACEGEN_OUT")
     with pytest.raises(FacegenError) as e:
         helpers.write_json(tmp_path / "summary.json", {"a": 1})
     one_line(e, "summary.json", "Permission denied")
     monkeypatch.undo()
-    assert_is(helpers.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
 
 
 # --- Untrusted files ----------------------------------------------------------------------------------------
@@ -955,12 +963,12 @@ def test_the_malicious_pickle_really_runs_code(tmp_path):
 def test_malicious_checkpoint_is_refused(tmp_path, capsys):
     marker = tmp_path / "pwned"
     path = evil_file(tmp_path / "checkpoint.pt", marker)
-    assert helpers.load_checkpoint(path) is None
+    assert checkpoints.load_checkpoint(path) is None
     assert not marker.exists(), "loading the checkpoint ran its code"
     assert "checkpoint.pt" in capsys.readouterr().out
     # With a good previous checkpoint, that one is used instead.
     torch.save(state(1), path.with_suffix(".prev.pt"))
-    assert_is(helpers.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     assert not marker.exists()
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import helpers
+from facegen import synthetic
 
 CPU = torch.device("cpu")
 
@@ -63,7 +64,7 @@ def test_the_benchmark_runs_both_loops_and_reports_their_ratio(tmp_path):
 
     from conftest import ROOT
 
-    data = helpers.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
+    data = synthetic.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
     out = tmp_path / "speed.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks.train_speed", "--data", str(data), "--seconds", "1",
                           "--device", "cpu", "--precision", "bf16", "--json", str(out)],

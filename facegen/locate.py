@@ -1,0 +1,39 @@
+"""Where the faces come from: FACEGEN_DATA, beside the notebook, a download, or the synthetic stand-in."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from facegen import FacegenError
+from facegen.synthetic import SYNTHETIC_IMAGES, write_synthetic_zip
+from facegen.zipdata import DATASET_FOLDER, DATASET_ZIP, DataSource, download_dataset, list_image_names
+
+HERE = Path(__file__).resolve().parent.parent  # the notebook's folder
+
+
+def find_dataset(data: str = "", search_dir: Path = HERE, out_dir: Path = Path("outputs"),
+                 seed: int = 0, download: bool = True) -> DataSource:
+    """FACEGEN_DATA -> a zip or folder beside the notebook -> a download -> a synthetic stand-in."""
+    if data:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise FacegenError(f"FACEGEN_DATA={data} does not exist. Point it at {DATASET_ZIP} or a folder "
+                               "of images, or unset it to use the data beside the notebook.")
+        source = DataSource("folder" if path.is_dir() else "zip", path.resolve())
+        list_image_names(source)  # a bad zip or an empty folder fails here, clearly
+        return source
+    for candidate, kind in ((search_dir / DATASET_ZIP, "zip"), (search_dir / DATASET_FOLDER, "folder")):
+        if candidate.exists():
+            return DataSource(kind, candidate.resolve())
+    if download and (path := download_dataset(search_dir / DATASET_ZIP)) is not None:
+        return DataSource("zip", path.resolve())
+    path = Path(out_dir) / "data" / f"synthetic-faces-seed{seed}.zip"
+    print("=" * 78)
+    print("NO REAL FACES FOUND: training on SYNTHETIC cartoon faces instead.")
+    print(f"For real faces, put {DATASET_ZIP} beside the notebook or set FACEGEN_DATA (see README).")
+    print("=" * 78)
+    if not path.exists():
+        start = time.perf_counter()
+        write_synthetic_zip(path, seed=seed)
+        print(f"Drew {SYNTHETIC_IMAGES:,} synthetic faces into {path} in {time.perf_counter() - start:.1f} s.")
+    return DataSource("synthetic", path.resolve())

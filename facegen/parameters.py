@@ -1,0 +1,90 @@
+"""The run's settings (FACEGEN_* variables), validated before any work starts."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from facegen import FacegenError
+from facegen.device import pick_device
+
+QUICK_MAX_IMAGES = 1024  # the quick (CI) configuration: this many images ...
+QUICK_EPOCHS = 1  # ... for one short epoch
+GPU_EPOCHS = 40  # a full run on a GPU
+CPU_MINUTES = 5.0  # a CPU run without FACEGEN_EPOCHS is time-bounded to about this long
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every knob of a run, validated. Built by read_parameters."""
+
+    data: str  # a zip or a folder; "" = look beside the notebook, download, or synthesise
+    out_dir: Path  # where samples.png, losses.png, checkpoint.pt and summary.json land
+    epochs: int | None  # None = 40 on a GPU, time-bounded on a CPU
+    minutes: float | None  # stop training after this many minutes (None = no time bound)
+    max_images: int | None  # use only the first N images (None = all)
+    batch_size: int
+    device: str  # "" = CUDA, else MPS, else CPU
+    seed: int
+    quick: bool  # a small subset and one short epoch (CI)
+    pretrained: bool  # skip training and load assets/generator.pt
+    fid_samples: int | None  # None = 10,000 on a GPU, off on a CPU; 0 = off
+    fresh: bool = False  # start training over instead of resuming this run's checkpoint
+    eager: bool = False  # no CUDA graph: every step runs as plain Python (for debugging train_step)
+
+
+def _parse_number(name: str, value, kind: type, minimum: float, allow_empty: bool):
+    """Turn an environment string into a number, or raise one clear line about it."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        if allow_empty:
+            return None
+        raise FacegenError(f"{name} must be set to a number, got nothing")
+    try:
+        number = kind(value)
+        if kind is int and float(value) != number:
+            raise ValueError
+    except (TypeError, ValueError):
+        what = "a whole number" if kind is int else "a number"
+        raise FacegenError(f"{name} must be {what} >= {minimum:g}, got {value!r}") from None
+    if not number >= minimum or (kind is float and not math.isfinite(number)):
+        raise FacegenError(f"{name} must be >= {minimum:g}, got {value!r}")
+    return number
+
+
+def _is_on(flag) -> bool:
+    """A yes/no parameter: '', 0, false, no, off mean no; anything else yes."""
+    return str(flag or "").strip().lower() not in ("", "0", "false", "no", "off", "none")
+
+
+def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="128",
+                    device="", seed="0", quick="", pretrained="", fid_samples="", fresh="",
+                    eager="") -> Config:
+    """Validate the notebook's parameters (strings from the environment or numbers from papermill)."""
+    config = Config(
+        data=str(data or "").strip(),
+        out_dir=Path(str(out_dir or "outputs")),
+        epochs=_parse_number("FACEGEN_EPOCHS", epochs, int, 1, allow_empty=True),
+        minutes=_parse_number("FACEGEN_MINUTES", minutes, float, 0.01, allow_empty=True),
+        max_images=_parse_number("FACEGEN_MAX_IMAGES", max_images, int, 1, allow_empty=True),
+        batch_size=_parse_number("FACEGEN_BATCH_SIZE", batch_size, int, 2, allow_empty=False),
+        device=str(device or "").strip().lower(),
+        seed=_parse_number("FACEGEN_SEED", seed, int, 0, allow_empty=False),
+        quick=_is_on(quick),
+        pretrained=_is_on(pretrained),
+        fid_samples=_parse_number("FACEGEN_FID_SAMPLES", fid_samples, int, 0, allow_empty=True),
+        fresh=_is_on(fresh),
+        eager=_is_on(eager),
+    )
+    pick_device(config.device)  # an unknown device fails here, before any work starts
+    if config.quick:
+        config = dataclasses.replace(
+            config, epochs=config.epochs or QUICK_EPOCHS,
+            max_images=min(config.max_images or QUICK_MAX_IMAGES, QUICK_MAX_IMAGES))
+    return config
+
+
+def training_budget(config: Config, device) -> tuple[int, float | None]:
+    """(epochs, max_minutes): FACEGEN_EPOCHS, else 40; on a CPU without FACEGEN_EPOCHS, at most 5 minutes."""
+    epochs = config.epochs or GPU_EPOCHS
+    bounded = device.type == "cpu" and not config.epochs
+    return epochs, config.minutes or (CPU_MINUTES if bounded else None)
