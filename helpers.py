@@ -358,8 +358,9 @@ def _finish(run: runs.RunState, why: str, summary: dict, generator: nn.Module, o
     if why == "stop":
         print(f"Stopped at {where}; saved {out_dir / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
-        print(f"Stopped after the time limit of {clock.limit:.0f} s, at {where}. Set FACEGEN_EPOCHS (and "
-              "FACEGEN_MINUTES) to train longer; running again resumes.")
+        print(f"Stopped after the time limit of {clock.limit / 60:g} minutes, at {where}: {_what_to_expect(run.epoch)} "
+              "For better faces: more minutes (FACEGEN_MINUTES=30; running again resumes), a GPU (40 epochs in "
+              "about a minute), or the pretrained generator (FACEGEN_PRETRAINED=1).")
     if not run.samples_per_epoch:  # a run that ended inside its first epoch
         run.samples_per_epoch.append(sample_images(generator, run.fixed_z))
     save_images(run.samples_per_epoch[-1], out_dir / "samples.png")
@@ -369,6 +370,15 @@ def _finish(run: runs.RunState, why: str, summary: dict, generator: nn.Module, o
     return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
 
 
+def _what_to_expect(epochs: int) -> str:
+    """What the samples look like after this many epochs (seen in our runs on the real faces)."""
+    if epochs == 0:
+        return "less than one epoch, so the samples are still noise or colour blobs."
+    if epochs < 10:
+        return f"{epochs} epoch(s), so expect blurry face layouts, many alike."
+    return f"{epochs} epochs: faces, still blurry in the details; the README's took 40."
+
+
 def _already_complete(run: runs.RunState, out_dir: Path, generator: nn.Module) -> TrainResult:
     """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
     print(f"This run is already complete ({run.epoch} epochs; {out_dir / 'checkpoint.pt'}). To train further, "
@@ -376,6 +386,24 @@ def _already_complete(run: runs.RunState, out_dir: Path, generator: nn.Module) -
     summary_file = out_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": run.epoch}
     return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
+
+
+def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: int = 64, seed: int = 0,
+                   path: Path = HERE / "assets" / "generator.pt") -> TrainResult:
+    """Instead of training: load the generator trained for the README, draw the fixed z with it, and
+    write samples.png and a summary.json that says nothing was trained here."""
+    load_generator(G, path)
+    device = next(G.parameters()).device
+    fixed_z = torch.randn(sample_size, z_size, generator=torch.Generator().manual_seed(seed)).to(device)
+    samples = sample_images(G, fixed_z)
+    out_dir = Path(out_dir)
+    save_images(samples, out_dir / "samples.png")
+    summary = {"trained_here": False, "generator": str(path), "epochs_completed": 0, "images_seen": 0,
+               "note": "pretrained generator (40 epochs on the 32,600 real faces, trained for the README)"}
+    write_json(out_dir / "summary.json", summary)
+    print(f"Loaded the pretrained generator {path.name} (40 epochs on the 32,600 real faces); nothing was trained "
+          f"here. Wrote samples.png and summary.json to {out_dir}/.")
+    return TrainResult({k: [] for k in runs.HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,8 +12,9 @@ HERE = Path(__file__).resolve().parent.parent  # the notebook's folder
 
 
 def find_dataset(data: str = "", search_dir: Path = HERE, out_dir: Path = Path("outputs"),
-                 seed: int = 0, download: bool = True) -> DataSource:
-    """FACEGEN_DATA -> a zip or folder beside the notebook -> a download -> a synthetic stand-in."""
+                 seed: int = 0, download: bool = True, max_images: int | None = None) -> DataSource:
+    """FACEGEN_DATA -> a zip or folder beside the notebook -> a download -> a synthetic stand-in
+    (10,000 cartoon faces, or max_images when fewer will be used)."""
     if data:
         path = Path(data).expanduser()
         if not path.exists():
@@ -27,13 +28,14 @@ def find_dataset(data: str = "", search_dir: Path = HERE, out_dir: Path = Path("
             return DataSource(kind, candidate.resolve())
     if download and (path := download_dataset(search_dir / DATASET_ZIP)) is not None:
         return DataSource("zip", path.resolve())
-    path = Path(out_dir) / "data" / f"synthetic-faces-seed{seed}.zip"
+    n_images = min(max_images or SYNTHETIC_IMAGES, SYNTHETIC_IMAGES)
+    path = Path(out_dir) / "data" / f"synthetic-faces-seed{seed}-{n_images}.zip"
     print("=" * 78)
-    print("NO REAL FACES FOUND: training on SYNTHETIC cartoon faces instead.")
+    print("NO REAL FACES FOUND: using SYNTHETIC cartoon faces instead.")
     print(f"For real faces, put {DATASET_ZIP} beside the notebook or set FACEGEN_DATA (see README).")
     print("=" * 78)
     if not path.exists():
         start = time.perf_counter()
-        write_synthetic_zip(path, seed=seed)
-        print(f"Drew {SYNTHETIC_IMAGES:,} synthetic faces into {path} in {time.perf_counter() - start:.1f} s.")
+        write_synthetic_zip(path, n_images, seed=seed)
+        print(f"Drew {n_images:,} synthetic faces into {path} in {time.perf_counter() - start:.1f} s.")
     return DataSource("synthetic", path.resolve())
