@@ -14,10 +14,8 @@ package facegen/, one job per module.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import itertools
-import json
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -40,6 +38,7 @@ from facegen.sampling import sample_images, to_uint8
 from facegen.zipdata import DataSource, list_image_names
 
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
+TrainResult = runs.TrainResult
 __all__ = ["HERE", "Config", "FacegenError", "fid", "fid_available", "fid_every", "find_dataset", "load_generator",
            "load_images", "pick_device", "read_parameters", "sample_images", "training_budget"]
 
@@ -246,24 +245,13 @@ class GeneratorAverage:
         return self.model
 
 
-@dataclasses.dataclass
-class TrainResult:
-    """What train() returns: the loss history, fixed-z samples per epoch, and the run's summary."""
-
-    history: dict  # step, epoch, d_loss, g_loss, d_real, d_fake: lists, one entry per log interval
-    samples_per_epoch: list  # uint8 tensors (sample_size, 3, S, S) on the CPU, one per epoch
-    fixed_z: torch.Tensor
-    summary: dict
-    generator: nn.Module  # the generator to sample from: the weight average when ema_decay is set, else G
-
-
 def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
           train_step: Callable, train_loader, epochs: int, z_size: int = 100, *, smooth: bool = True,
           ema_decay: float | None = 0.999, seed: int = 0, max_minutes: float | None = None,
           out_dir: Path = Path("outputs"), resume: bool = True, eager: bool | None = None,
           precision: str = "auto", device: torch.device | None = None, dataset: DataSource | None = None,
           on_epoch_end: Callable | None = None, sample_size: int = 64, log_every: int | None = None,
-          checkpoint_minutes: float = 2.0) -> TrainResult:
+          checkpoint_minutes: float = 2.0) -> runs.TrainResult:
     """Train D and G: train_step on every batch of train_loader (any iterable of image batches
     (B, 3, S, S) in [-1, 1], or of (images, labels)), for `epochs` epochs or `max_minutes`.
 
@@ -285,7 +273,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     run = runs.resume(out_dir / "checkpoint.pt", key, D, G, d_optimizer, g_optimizer, average, device) \
         if resume else None
     if run is not None and run.epoch >= epochs:
-        return _already_complete(run, out_dir, sampler())
+        return runs.already_complete(run, out_dir, sampler())
     run = run or runs.RunState.fresh(D, G, sample_size, z_size, seed, device)
     step = fast_step.StepRunner(train_step, D, G, d_optimizer, g_optimizer, z_size, device, precision,
                                 fast_step.eager_requested() if eager is None else eager,
@@ -352,13 +340,13 @@ def _end_epoch(run: runs.RunState, epochs: int, generator: nn.Module, bar: Progr
 
 
 def _finish(run: runs.RunState, why: str, summary: dict, generator: nn.Module, out_dir: Path,
-            clock: Clock) -> TrainResult:
+            clock: Clock) -> runs.TrainResult:
     """Say how training ended, write samples.png, losses.png and summary.json, and return the result."""
     where = f"epoch {run.epoch + 1}, step {run.batch}" if run.batch else f"the end of epoch {run.epoch}"
     if why == "stop":
         print(f"Stopped at {where}; saved {out_dir / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
-        print(f"Stopped after the time limit of {clock.limit / 60:g} minutes, at {where}: {_what_to_expect(run.epoch)} "
+        print(f"Stopped after the time limit of {clock.limit / 60:g} minutes, at {where}: {runs.what_to_expect(run.epoch)} "
               "For better faces: more minutes (FACEGEN_MINUTES=30; running again resumes), a GPU (40 epochs in "
               "about a minute), or the pretrained generator (FACEGEN_PRETRAINED=1).")
     if not run.samples_per_epoch:  # a run that ended inside its first epoch
@@ -367,29 +355,11 @@ def _finish(run: runs.RunState, why: str, summary: dict, generator: nn.Module, o
     if run.history["step"]:
         plot_losses(run.history, out_dir / "losses.png", show=False)
     write_json(out_dir / "summary.json", summary)
-    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
-
-
-def _what_to_expect(epochs: int) -> str:
-    """What the samples look like after this many epochs (seen in our runs on the real faces)."""
-    if epochs == 0:
-        return "less than one epoch, so the samples are still noise or colour blobs."
-    if epochs < 10:
-        return f"{epochs} epoch(s), so expect blurry face layouts, many alike."
-    return f"{epochs} epochs: faces, still blurry in the details; the README's took 40."
-
-
-def _already_complete(run: runs.RunState, out_dir: Path, generator: nn.Module) -> TrainResult:
-    """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
-    print(f"This run is already complete ({run.epoch} epochs; {out_dir / 'checkpoint.pt'}). To train further, "
-          f"set epochs above {run.epoch} (FACEGEN_EPOCHS); to start over, set FACEGEN_FRESH=1.")
-    summary_file = out_dir / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": run.epoch}
-    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
+    return runs.TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
 
 
 def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: int = 64, seed: int = 0,
-                   path: Path = HERE / "assets" / "generator.pt") -> TrainResult:
+                   path: Path = HERE / "assets" / "generator.pt") -> runs.TrainResult:
     """Instead of training: load the generator trained for the README, draw the fixed z with it, and
     write samples.png and a summary.json that says nothing was trained here."""
     load_generator(G, path)
@@ -403,7 +373,7 @@ def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: 
     write_json(out_dir / "summary.json", summary)
     print(f"Loaded the pretrained generator {path.name} (40 epochs on the 32,600 real faces); nothing was trained "
           f"here. Wrote samples.png and summary.json to {out_dir}/.")
-    return TrainResult({k: [] for k in runs.HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G)
+    return runs.TrainResult({k: [] for k in runs.HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -218,3 +218,32 @@ def summary(run: RunState, why: str, precision: str, step, clock,
                     "images": len(loader.dataset) if hasattr(loader, "dataset") else None},
         "d_loss": h["d_loss"][-1] if h["d_loss"] else None, "g_loss": h["g_loss"][-1] if h["g_loss"] else None,
         "resumed": run.seconds_before > 0}
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What train() returns: the loss history, fixed-z samples per epoch, and the run's summary."""
+
+    history: dict  # step, epoch, d_loss, g_loss, d_real, d_fake: lists, one entry per log interval
+    samples_per_epoch: list  # uint8 tensors (sample_size, 3, S, S) on the CPU, one per epoch
+    fixed_z: torch.Tensor
+    summary: dict
+    generator: nn.Module  # the generator to sample from: the weight average when ema_decay is set, else G
+
+
+def what_to_expect(epochs: int) -> str:
+    """What the samples look like after this many epochs (seen in our runs on the real faces)."""
+    if epochs == 0:
+        return "less than one epoch, so the samples are still noise or colour blobs."
+    if epochs < 10:
+        return f"{epochs} epoch(s), so expect blurry face layouts, many alike."
+    return f"{epochs} epochs: faces, still blurry in the details; the README's took 40."
+
+
+def already_complete(run: RunState, out_dir: Path, generator: nn.Module) -> TrainResult:
+    """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
+    print(f"This run is already complete ({run.epoch} epochs; {out_dir / 'checkpoint.pt'}). To train further, "
+          f"set epochs above {run.epoch} (FACEGEN_EPOCHS); to start over, set FACEGEN_FRESH=1.")
+    summary_file = out_dir / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": run.epoch}
+    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
