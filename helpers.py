@@ -1,7 +1,7 @@
 """Plumbing for face_generation.ipynb, in the notebook's order.
 
-1. Settings      read_parameters, pick_device, training_budget          (from facegen/)
-2. Data          find_dataset, load_images (from facegen/); scale, FaceDataset, get_dataloader
+1. Settings      read_parameters, pick_device, training_budget (from facegen/); explain_stubs
+2. Data          find_dataset, load_images (from facegen/); FaceDataset, get_dataloader
 3. Display       show_images, save_images, plot_losses, save_progress_gif
 4. Training      GeneratorAverage, train: the loop, through small named helpers
 5. Results       sample_images, load_generator, fid (from facegen/); interpolate
@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import sys
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -43,38 +44,45 @@ __all__ = ["HERE", "Config", "FacegenError", "fid", "fid_available", "fid_every"
            "load_images", "pick_device", "read_parameters", "sample_images", "training_budget"]
 
 
+def explain_stubs() -> None:
+    """In Jupyter, show a NotImplementedError (a step of the exercise not written yet) as one line
+    naming the step, instead of a traceback through the code that called it."""
+    try:
+        shell = get_ipython()  # noqa: F821 - defined only inside IPython
+    except NameError:
+        return
+
+    def brief(shell, etype, evalue, tb, tb_offset=None):
+        print(f"Not implemented yet: {str(evalue).removeprefix('not implemented yet: ')}. Write that step, run its "
+              "cell, then run this one again.", file=sys.stderr)
+
+    shell.set_custom_exc((NotImplementedError,), brief)
+
+
 # ----------------------------------------------------------------------------------------------
 # 2. Data: find it, decode it once, serve shuffled batches scaled to [-1, 1]
 # ----------------------------------------------------------------------------------------------
 
-def scale(x: torch.Tensor, feature_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
-    """Rescale images from [0, 1] (or uint8 [0, 255]) to feature_range, the range of tanh."""
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    low, high = feature_range
-    return x * (high - low) + low
-
-
 class FaceDataset(torch.utils.data.Dataset):
-    """All faces as one uint8 tensor, kept on the training device.
+    """All faces as one uint8 tensor, kept on the training device, served through your `scale`.
 
-    dataset[i] is one face scaled to [-1, 1]; dataset.__getitems__([i, j, ...]), which the
-    DataLoader calls for a whole batch, gathers and scales the batch in one tensor operation on
+    dataset[i] is one face, scaled from [0, 1] to [-1, 1]; dataset.__getitems__([i, j, ...]), which
+    the DataLoader calls for a whole batch, gathers and scales the batch in one tensor operation on
     the device: no per-image Python, no copy from the CPU while training.
     """
 
-    def __init__(self, images: torch.Tensor, device: torch.device | str = "cpu"):
+    def __init__(self, images: torch.Tensor, scale: Callable, device: torch.device | str = "cpu"):
         self.fingerprint = hashlib.sha256(images.cpu().numpy().tobytes()).hexdigest()[:16]  # the resume key
-        self.images = images.to(device)
+        self.images, self.scale = images.to(device), scale
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return scale(self.images[index])
+        return self.scale(self.images[index].float() / 255)
 
     def __getitems__(self, indices: list[int]) -> torch.Tensor:
-        return scale(self.images[torch.as_tensor(indices, device=self.images.device)])
+        return self.scale(self.images[torch.as_tensor(indices, device=self.images.device)].float() / 255)
 
 
 class EpochShuffle(torch.utils.data.Sampler):
@@ -101,10 +109,12 @@ def _whole_batch(batch: torch.Tensor) -> torch.Tensor:
 
 
 def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor | None = None,
-                   source: DataSource | None = None, max_images: int | None = None,
+                   source: DataSource | None = None, max_images: int | None = None, scale: Callable | None = None,
                    device: torch.device | str = "cpu", seed: int = 0) -> torch.utils.data.DataLoader:
-    """Shuffled batches (batch_size, 3, image_size, image_size) in [-1, 1], made on `device`.
-    Incomplete batches are dropped, so every batch has the same size."""
+    """Shuffled batches (batch_size, 3, image_size, image_size), pixels in [0, 1] put through `scale`
+    (yours, from step 4), made on `device`. Incomplete batches are dropped, so all have the same size."""
+    if scale is None:
+        raise FacegenError("get_dataloader needs scale=: the function of step 4 that maps [0, 1] to [-1, 1]")
     def check_batch_size(n_images: int) -> None:
         if not 1 <= batch_size <= n_images:
             raise FacegenError(f"FACEGEN_BATCH_SIZE={batch_size} must be between 1 and the number of images "
@@ -118,7 +128,7 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
     if images.shape[-1] != image_size:
         raise FacegenError(f"The images are {images.shape[-1]}x{images.shape[-1]}, not {image_size}x{image_size}")
     check_batch_size(len(images))  # again: corrupt images are skipped while decoding
-    return torch.utils.data.DataLoader(FaceDataset(images, device), batch_size=batch_size,
+    return torch.utils.data.DataLoader(FaceDataset(images, scale, device), batch_size=batch_size,
                                        sampler=EpochShuffle(len(images), seed), drop_last=True,
                                        collate_fn=_whole_batch)
 

@@ -29,7 +29,7 @@ def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples:
                     conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, **train_options) -> dict:
     """One training run from seed 0; returns its summary with the FID of its final generator."""
     D, G, d_opt, g_opt = build_models(nb, device, conv_dim=conv_dim, d_lr=d_lr, g_lr=g_lr)
-    loader = helpers.get_dataloader(128, images=images, device=device)
+    loader = helpers.get_dataloader(128, images=images, scale=nb["scale"], device=device)
     start = time.perf_counter()
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=epochs, device=device,
                            out_dir=out_dir, resume=False, smooth=smooth, ema_decay=0.999 if ema else None,

@@ -7,7 +7,7 @@ from pathlib import Path
 NOTEBOOK = Path(__file__).resolve().parent.parent / "face_generation.ipynb"
 
 
-def load_notebook_code(path: Path = NOTEBOOK, tag: str = "solution") -> dict:
+def load_notebook_code(path: Path = NOTEBOOK, tag: str = "definitions") -> dict:
     """Run the notebook's code cells tagged `tag` and return the names they define.
 
     The tests and the benchmark use the notebook's own Discriminator, Generator, losses and

@@ -65,7 +65,7 @@ def notebook_training(nb: dict, images: torch.Tensor, device: torch.device, seco
                       batch_size: int = 128, **options) -> dict:
     """helpers.train for `seconds`; returns its summary (images_per_second over the whole run)."""
     D, G, d_opt, g_opt = build_models(nb, device, seed=0)
-    loader = helpers.get_dataloader(batch_size, images=images, device=device)
+    loader = helpers.get_dataloader(batch_size, images=images, scale=nb["scale"], device=device)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=10_000, device=device,
                            max_minutes=seconds / 60, out_dir=out_dir, resume=False, **options)
     return result.summary

@@ -78,12 +78,13 @@ def optimizer_settings(optimizer: torch.optim.Optimizer) -> list[dict]:
 
 
 def data_identity(loader) -> str:
-    """What the loader serves: the dataset's own fingerprint where it has one (FaceDataset), else
+    """What the loader serves: the dataset's own fingerprint where it has one (FaceDataset: the faces and
+    the code of its scale function), else
     its type, size and root folder (e.g. an ImageFolder)."""
     dataset = getattr(loader, "dataset", loader)
     fingerprint = getattr(dataset, "fingerprint", None)
-    if fingerprint:
-        return fingerprint
+    if fingerprint:  # the faces, and the scale function they go through
+        return fingerprint + code_digest(getattr(dataset, "scale", None))
     size = len(dataset) if hasattr(dataset, "__len__") else "?"
     return f"{type(dataset).__name__}:{size}:{getattr(dataset, 'root', '')}"
 

@@ -1,0 +1,100 @@
+"""The exercise (face_generation_student.ipynb, written by .ci/make_student.py): current, complete,
+and round-tripping: run as is it stops at the first stub with its message; with the solutions put
+back it is the solution notebook again (which CI runs under nbval)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("make_student", ROOT / ".ci" / "make_student.py")
+make_student = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(make_student)
+
+SOLUTION = json.loads(make_student.SOLUTION.read_text())
+STUDENT = json.loads(make_student.STUDENT.read_text())
+# What the student writes, at least (the issue's list), by the name each stub gives.
+EXPECTED_STUBS = ["scale", "Discriminator.__init__", "Discriminator.forward", "Generator.__init__",
+                  "Generator.forward", "weights_init_normal", "real_loss", "fake_loss", "d_optimizer and g_optimizer",
+                  "train_step"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def regions(text: str) -> list[str]:
+    """The solution regions of a cell's source, markers included."""
+    return re.findall(rf"^[ \t]*{make_student.BEGIN}\n.*?^[ \t]*{make_student.END}$", text, re.S | re.M)
+
+
+def test_the_committed_student_notebook_is_current():
+    assert make_student.STUDENT.read_text() == json.dumps(make_student.student_notebook(SOLUTION), indent=1,
+                                                          ensure_ascii=False) + "\n", \
+        "face_generation_student.ipynb is out of date: run python .ci/make_student.py"
+
+
+def test_every_step_the_student_writes_is_a_stub_naming_its_step():
+    stubs = re.findall(r'NotImplementedError\("not implemented yet: (step \d+), ([^(]+) \(see the hint above\)"\)',
+                       "\n".join(source(c) for c in STUDENT["cells"]))
+    assert [name for _, name in stubs] == EXPECTED_STUBS
+    assert dict((name, step) for step, name in stubs)["train_step"] == "step 8"
+    assert not any(make_student.BEGIN in source(c) for c in STUDENT["cells"]), "a solution was left in"
+    assert all(not c.get("outputs") for c in STUDENT["cells"] if c["cell_type"] == "code"), "outputs left in"
+
+
+def test_the_reflection_question_is_for_the_student_to_answer():
+    answers = [c for c in STUDENT["cells"] if source(c) == make_student.ANSWER]
+    assert len(answers) == 1 and answers[0]["metadata"]["nbgrader"]["solution"] is True
+    teacher = [c for c in SOLUTION["cells"] if c["cell_type"] == "markdown" and c["metadata"].get("nbgrader")]
+    assert len(teacher) == 1 and "dataset's bias" in source(teacher[0])
+
+
+def test_solution_cells_carry_nbgrader_metadata_with_unique_ids():
+    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in SOLUTION["cells"] if c["metadata"].get("nbgrader")]
+    assert len(ids) == len(set(ids)) == 8
+    for cell in SOLUTION["cells"]:
+        if cell["cell_type"] == "code" and regions(source(cell)):
+            assert cell["metadata"]["nbgrader"]["solution"] is True
+
+
+def test_putting_the_solutions_back_gives_the_solution_notebook():
+    assert len(STUDENT["cells"]) == len(SOLUTION["cells"])
+    for student, solution in zip(STUDENT["cells"], SOLUTION["cells"]):
+        if solution["cell_type"] == "markdown" and solution["metadata"].get("nbgrader"):
+            continue  # the teacher's notes: the student writes their own answer
+        text = source(student)
+        for region in regions(source(solution)):
+            text = re.sub(r'^[ \t]*raise NotImplementedError\("not implemented yet: .*$', lambda _: region, text,
+                          count=1, flags=re.M)
+        assert text == source(solution)
+
+
+def test_a_region_without_its_end_is_refused():
+    with pytest.raises(ValueError, match="without"):
+        make_student.stub_source(f"def f():\n    {make_student.BEGIN}\n    return 1\n", "step 1")
+
+
+@pytest.mark.slow
+def test_the_student_notebook_run_as_is_stops_at_the_first_stub_with_its_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEGEN_QUICK", "1")
+    monkeypatch.setenv("FACEGEN_OUT", str(tmp_path / "out"))
+    monkeypatch.setenv("MPLBACKEND", "agg")
+    nb = nbformat.read(make_student.STUDENT, as_version=4)
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    with pytest.raises(CellExecutionError) as error:
+        client.execute()
+    assert error.value.ename == "NotImplementedError"
+    assert "not implemented yet: step 4, scale" in error.value.evalue
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    stopped = ran[-1]
+    assert "check_scale" in stopped.source, "the run should stop at the check right after the first stub"
+    shown = "".join(o.get("text", "") for o in stopped.outputs if o.output_type == "stream")
+    assert shown.startswith("Not implemented yet: step 4, scale") and "Traceback" not in shown, shown
