@@ -139,7 +139,7 @@ def _n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _shape_hint(x: torch.Tensor, size: int) -> callable:
+def _shape_hint(x: torch.Tensor, size: int):
     return lambda e: f". Its input had shape {tuple(x.shape)}: expected the network to take {size}x{size} images"
 
 
@@ -396,7 +396,8 @@ class _Recording:
     stale: dict = field(default_factory=dict)  # "D", "G": the leftover gradients put in .grad before the call
     z_size: int | None = None
     batch: int | None = None
-    events: list = field(default_factory=list)  # ("call", _Call) | ("zero_grad", "d") | ("step", "d", grads) | ("backward", "D")
+    # ("call", _Call) | ("zero_grad", "d") | ("step", "d", grads) | ("backward", "D", whether .grad held anything)
+    events: list = field(default_factory=list)
     calls: list = field(default_factory=list)
 
 
@@ -425,15 +426,14 @@ def _watch(rec: _Recording, D: nn.Module, G: nn.Module, device):
         call = next(c for c in reversed(rec.calls) if c.net == name)
         call.output = out.detach().clone() if torch.is_tensor(out) else None
 
-    def backward(name, param):
+    def backward(name, param, grad):  # runs before grad is added to param.grad
         if not rec.events or rec.events[-1][:2] != ("backward", name):
-            rec.events.append(("backward", name))
+            rec.events.append(("backward", name, param.grad is not None and bool(param.grad.any())))
 
     handles = []
     for name, net in (("D", D), ("G", G)):
         handles += [net.register_forward_pre_hook(partial(before, name)), net.register_forward_hook(partial(after, name))]
-        handles += [p.register_post_accumulate_grad_hook(partial(backward, name)) for p in net.parameters()
-                    if p.requires_grad]
+        handles += [p.register_hook(partial(backward, name, p)) for p in net.parameters() if p.requires_grad]
     try:
         yield rec
     finally:
@@ -555,7 +555,7 @@ def _empty_gradient(rec: _Recording, net: str, opt: str, loss: str, step) -> str
     """Why the gradients that `opt`.step() found for `net` were all zero."""
     at = _position(rec, step)
     earlier = rec.events[:at]
-    last_backward = max((i for i, e in enumerate(earlier) if e == ("backward", net)), default=None)
+    last_backward = max((i for i, e in enumerate(earlier) if e[:2] == ("backward", net)), default=None)
     if last_backward is not None and any(e == ("zero_grad", opt[0]) for e in earlier[last_backward:]):
         return f"{net}'s gradients were erased before {opt}.step(): {opt}.zero_grad() came after " \
                f"{loss}.backward(). Call zero_grad() first, then backward(), then step()"
@@ -570,7 +570,7 @@ def _empty_gradient(rec: _Recording, net: str, opt: str, loss: str, step) -> str
            "and call d_loss.backward() before d_optimizer.step()"
 
 
-def _check_step_calls(rec: _Recording, real: torch.Tensor, z_size: int, device) -> None:
+def _check_step_calls(rec: _Recording, real: torch.Tensor, z_size: int) -> None:
     """What train_step called: G on a proper z, D on the real batch and the fakes, in train mode, each step once."""
     g_calls = [c for c in rec.calls if c.net == "G"]
     d_calls = [c for c in rec.calls if c.net == "D"]
@@ -579,7 +579,7 @@ def _check_step_calls(rec: _Recording, real: torch.Tensor, z_size: int, device) 
     n = len(real)
     for c in g_calls:
         z = c.input
-        assert z.dim() == 2 and z.shape[1] == z_size, \
+        assert z.dim() >= 2 and z[0].numel() == z_size, \
             f"z has the wrong shape: G got z of shape {tuple(z.shape)}, but this G was built with z_size={z_size}: " \
             f"sample z = torch.randn(real_images.size(0), z_size) (is z_size hard-coded?)"
         assert z.shape[0] == n, \
@@ -642,7 +642,7 @@ def _check_d_update(rec, D_copy, smooth, device) -> None:
     for kind, call in terms.items():
         if call is not None:
             logits = _replay(D_copy, call, call.input, device)
-            if not torch.allclose(logits.detach(), call.output, atol=1e-5, rtol=1e-4):
+            if not torch.allclose(logits.detach(), call.output, atol=1e-4, rtol=1e-3):
                 return  # D is not reproducible (its own random generator?): leave it to the other checks
             columns += list(_bce_basis(logits, copy_params))
             names.append(kind)
@@ -704,13 +704,18 @@ def _check_detach(rec: _Recording) -> None:
     at = _position(rec, _steps(rec, "d")[0])
     fake = _last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake")
     if fake is not None and fake.attached:
-        reached_g = any(e == ("backward", "G") for e in rec.events[fake.position:at])
-        raise AssertionError(
-            "Missing detach(): D's loss scored fake_images without .detach(), so d_loss.backward() "
-            + ("also wrote gradients into G's .grad" if reached_g else "reaches into G")
-            + " (with retain_graph=True that runs, but it costs a backward pass through G, and if "
-            "g_optimizer.zero_grad() comes before it, G's update includes them). "
-            "Use D(fake_images.detach()) in D's loss")
+        g_at = _position(rec, _steps(rec, "g")[0])
+        # The first backward pass into G after D's update is G's own: did it find D's gradients still in .grad?
+        g_backward = next((e for e in rec.events[at:g_at] if e[:2] == ("backward", "G")), None)
+        if g_at > at and g_backward is not None and g_backward[2]:
+            consequence = ("also wrote gradients into G's .grad, and G's update used them: g_optimizer.zero_grad() "
+                           "came before d_loss.backward()")
+        else:
+            consequence = ("also goes back through G and writes gradients into G's .grad (retain_graph=True lets that "
+                           "run, but it costs a backward pass through G, and G's update uses those gradients whenever "
+                           "g_optimizer.zero_grad() comes first)")
+        raise AssertionError(f"Missing detach(): D's loss scored fake_images without .detach(), so d_loss.backward() "
+                             f"{consequence}. Use D(fake_images.detach()) in D's loss")
 
 
 def _check_g_update(rec, D_copy, G_copy, device) -> None:
@@ -732,8 +737,8 @@ def _check_g_update(rec, D_copy, G_copy, device) -> None:
     assert call is not None, generic
     fake = _replay(G_copy, call.source, call.source.input, device)
     logits = _replay(D_copy, call, fake, device)
-    if not (torch.allclose(fake.detach(), call.input, atol=1e-5, rtol=1e-4)
-            and torch.allclose(logits.detach(), call.output, atol=1e-5, rtol=1e-4)):
+    if not (torch.allclose(fake.detach(), call.input, atol=1e-4, rtol=1e-3)
+            and torch.allclose(logits.detach(), call.output, atol=1e-4, rtol=1e-3)):
         return  # not reproducible: leave it to the other checks
     fitted = _fit(g, list(_bce_basis(logits, list(G_copy.parameters()))))
     if fitted is None:
@@ -760,7 +765,7 @@ def _check_g_update(rec, D_copy, G_copy, device) -> None:
         f"G's gradient is {w:.2f} times that of real_loss(D(fake_images)): use g_loss = real_loss(D(fake_images))"
 
 
-def _explain_error(e: Exception, rec: _Recording, device) -> str:
+def _explain_error(e: Exception, rec: _Recording) -> str:
     """A learner-level reason for an exception train_step raised, as a whole message."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     short = text.split(" (or directly")[0].split(". ")[0][:160]
@@ -788,10 +793,13 @@ def _explain_error(e: Exception, rec: _Recording, device) -> str:
         if G_at is not None and z.device != G_at.device:
             return (f"z is on the wrong device: {raised}. z is on {z.device}, G on {G_at.device}: create it with "
                     "torch.randn(real_images.size(0), z_size, device=real_images.device)")
-        if rec.z_size and (z.dim() != 2 or z.shape[1] != rec.z_size):
+        g_raised = g_calls[-1].output is None  # the forward hook never ran
+        wanted = (rec.batch, rec.z_size)
+        if rec.z_size and (z.dim() < 2 or z[0].numel() != rec.z_size or (g_raised and tuple(z.shape) != wanted)):
             return (f"z has the wrong shape: {raised}. G got z of shape {tuple(z.shape)}; this G was built with "
-                    f"z_size={rec.z_size}: sample z = torch.randn(real_images.size(0), z_size) "
-                    "(is z_size hard-coded?)")
+                    f"z_size={rec.z_size} and takes z of shape (batch, z_size) = {wanted}: sample "
+                    "z = torch.randn(real_images.size(0), z_size)" +
+                    (" (is z_size hard-coded?)" if z.dim() >= 2 and z[0].numel() != rec.z_size else ""))
     return f"{raised}"
 
 
@@ -854,9 +862,9 @@ def _diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: i
             error = e
     _classify_d_calls(rec, real)
     if error is not None:
-        raise AssertionError(f"{_explain_error(error, rec, device)} [in {call}]") from error
+        raise AssertionError(f"{_explain_error(error, rec)} [in {call}]") from error
     try:
-        _check_step_calls(rec, real, _Z, device)
+        _check_step_calls(rec, real, _Z)
         _check_d_update(rec, D_copy, smooth, device)
         _check_detach(rec)
         _check_g_update(rec, D_copy, G_copy, device)

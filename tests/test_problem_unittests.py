@@ -2,7 +2,9 @@
 
 The correct implementations are the notebook's (helpers.load_notebook_code, the `nb` fixture) and
 helpers.scale / helpers.get_dataloader; the broken ones below are small variations of them. A broken
-implementation must be rejected with an AssertionError whose message names what was expected.
+implementation must be rejected with an AssertionError whose message names the mistake (and what was
+expected); a valid variation of the lesson's code must pass. For check_train_step, `variant` below is
+the notebook's step written out with knobs: each knob turns it into a valid variation or a typical mistake.
 Where a check lets a broken implementation through, or rejects it some other way, the test is marked
 xfail(strict=True) with the reason, so that fixing the check turns it into a failure to un-mark.
 """
@@ -787,6 +789,7 @@ def variant(nb, noise="randn", fakes_for_g="same", d_fakes="detach", d_backward=
         sample = {"randn": lambda: torch.randn(n, z_size, device=device),
                   "uniform": lambda: torch.rand(n, z_size, device=device) * 2 - 1,  # the Udacity project's z
                   "cpu": lambda: torch.randn(n, z_size),  # wrong on a GPU only
+                  "4d": lambda: torch.randn(n, z_size, 1, 1),  # the PyTorch tutorial's z, for a G that starts with a conv
                   "z_size-100": lambda: torch.randn(n, 100, device=device),
                   "transposed": lambda: torch.randn(z_size, n, device=device),
                   "global-batch": lambda: torch.randn(64, z_size, device=device),
@@ -922,10 +925,11 @@ MISTAKES = {
     "missing-detach": (dict(d_fakes="attached"), r"^Missing detach\(\): train_step raised RuntimeError \(Trying to backward "
                                                  r"through the graph a second time\)\. .*D\(fake_images\.detach\(\)\)"),
     "missing-detach-retain-graph": (dict(d_fakes="retain-graph"), r"^Missing detach\(\): D's loss scored fake_images "
-                                                                  r"without \.detach\(\), so d_loss\.backward\(\) also wrote "
-                                                                  r"gradients into G's \.grad"),
+                                                                  r"without \.detach\(\), so d_loss\.backward\(\) also goes "
+                                                                  r"back through G and writes gradients into G's \.grad"),
     "missing-detach-retain-graph-zero-grad-at-start": (dict(d_fakes="retain-graph", zero_grad="start"),
-                                                       r"^Missing detach\(\): .*G's update includes them"),
+                                                       r"^Missing detach\(\): .*also wrote gradients into G's \.grad, and "
+                                                       r"G's update used them: g_optimizer\.zero_grad\(\) came before"),
     "g-loss-reuses-d-output": (dict(g_loss="reuse-d-output"), r"^G's loss reuses D's output from before D's update: "
                                                               r"train_step raised RuntimeError \(Trying to backward"),
     "g-loss-reuses-d-output-retain-graph": (dict(g_loss="reuse-d-output", d_fakes="retain-graph"),
@@ -938,6 +942,8 @@ MISTAKES = {
     "z-size-hard-coded": (dict(noise="z_size-100"), r"^z has the wrong shape: .*G got z of shape \(12, 100\); this G was "
                                                     r"built with z_size=20.*is z_size hard-coded"),
     "z-transposed": (dict(noise="transposed"), r"^z has the wrong shape: .*G got z of shape \(20, 12\)"),
+    "z-4d-for-a-linear-g": (dict(noise="4d"), r"^z has the wrong shape: .*G got z of shape \(12, 20, 1, 1\); this G was "
+                                              r"built with z_size=20 and takes z of shape \(batch, z_size\) = \(12, 20\)"),
     "z-global-batch-size": (dict(noise="global-batch"), r"^z has the wrong batch size: 64 fakes for a batch of 12"),
     "z-one-row": (dict(noise="one-row"), r"^z is the same for every image"),
     "z-fixed": (dict(noise="fixed"), r"^z is the same in every step"),
@@ -995,6 +1001,14 @@ def test_train_step_accepts_other_architectures(capsys, nb):
 
     for D in (DropoutD, NoBatchNormD, conv_head_discriminator(nb)):
         passes(capsys, pu.check_train_step, nb["train_step"], D, nb["Generator"])
+
+
+def test_train_step_accepts_a_4d_z_for_a_generator_that_takes_it(capsys, nb):
+    class FlatteningG(nb["Generator"]):
+        def forward(self, z):
+            return super().forward(z.flatten(1))
+
+    passes(capsys, pu.check_train_step, variant(nb, noise="4d"), nb["Discriminator"], FlatteningG)
 
 
 def test_train_step_still_names_mistakes_with_dropout(nb):
