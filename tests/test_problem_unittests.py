@@ -2,12 +2,15 @@
 
 The correct implementations are the notebook's (helpers.load_notebook_code, the `nb` fixture) and
 helpers.scale / helpers.get_dataloader; the broken ones below are small variations of them. A broken
-implementation must be rejected with an AssertionError whose message names what was expected.
+implementation must be rejected with an AssertionError whose message names the mistake (and what was
+expected); a valid variation of the lesson's code must pass. For check_train_step, `variant` below is
+the notebook's step written out with knobs: each knob turns it into a valid variation or a typical mistake.
 Where a check lets a broken implementation through, or rejects it some other way, the test is marked
 xfail(strict=True) with the reason, so that fixing the check turns it into a failure to un-mark.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import re
@@ -22,6 +25,15 @@ import problem_unittests as pu
 
 CHECKS = ("check_scale", "check_dataloader", "check_discriminator", "check_generator", "check_weights_init",
           "check_losses", "check_train_step")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The checks' networks are tiny: one thread runs them faster than several, and far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def passes(capsys, check, *args, **kwargs) -> None:
@@ -54,6 +66,30 @@ def test_checks_keep_their_name_and_doc(name):
     assert check.__name__ == name and inspect.getdoc(check)
 
 
+@pytest.mark.parametrize("name, positional, keywords", [
+    ("check_scale", ["scale"], {}),
+    ("check_dataloader", ["loader", "image_size"], {"image_size": 32}),
+    ("check_discriminator", ["Discriminator", "device"], {"device": "cpu", "image_size": 32}),
+    ("check_generator", ["Generator", "device"], {"device": "cpu", "image_size": 32}),
+    ("check_weights_init", ["weights_init_normal", "Discriminator", "Generator"], {}),
+    ("check_losses", ["real_loss", "fake_loss"], {}),
+    ("check_train_step", ["train_step", "Discriminator", "Generator", "device", "steps"], {"device": "cpu", "steps": 5}),
+])
+def test_checks_keep_their_signature(name, positional, keywords):
+    """The notebook's calls keep working: the same positional parameters first, new ones only with defaults."""
+    params = inspect.signature(getattr(pu, name)).parameters
+    assert list(params)[:len(positional)] == positional
+    assert {k: params[k].default for k in keywords} == keywords
+    assert all(p.default is not inspect.Parameter.empty for p in list(params.values())[len(positional):])
+
+
+def test_checks_stand_alone():
+    """problem_unittests.py holds its own reference: it neither imports helpers nor reads the notebook."""
+    source = inspect.getsource(pu)
+    assert not re.search(r"^\s*(import|from)\s+helpers", source, re.M) and "load_notebook_code" not in source
+    assert not re.search(r"json|read_text|open\(", source)
+
+
 # --- check_scale -------------------------------------------------------------------------------
 
 def test_scale_passes(capsys):
@@ -67,6 +103,26 @@ def test_scale_rejects_missing_shift():
 def test_scale_rejects_ignored_feature_range():
     rejects(pu.check_scale, lambda x, feature_range=(-1, 1): x * 2 - 1,
             match=r"feature_range=\(0, 1\)\): expected \[0\.0, 0\.25, 0\.5, 1\.0\]")
+
+
+@pytest.mark.parametrize("scale, match", [
+    (lambda x, feature_range=(-1, 1): x * (feature_range[1] - feature_range[0]), "the shift is missing"),
+    (lambda x, feature_range=(-1, 1): x * 2 - 1, r"feature_range is ignored: use min, max = feature_range"),
+    (lambda x, feature_range=(-1, 1): helpers.scale(x / 255, feature_range), r"its input is already in \[0, 1\]"),
+    (lambda x, feature_range=(-1, 1): x * (feature_range[1] - feature_range[0]) - feature_range[0],
+     "the low end is subtracted"),
+], ids=["no-shift", "range-ignored", "divides-by-255", "subtracts-min"])
+def test_scale_names_the_mistake(scale, match):
+    rejects(pu.check_scale, scale, match=match)
+
+
+def test_scale_passes_in_place(capsys):
+    """Scaling the input tensor in place is fine: the check hands each call a fresh tensor."""
+    def scale(x, feature_range=(-1, 1)):
+        low, high = feature_range
+        return x.mul_(high - low).add_(low)
+
+    passes(capsys, pu.check_scale, scale)
 
 
 def test_scale_rejects_a_non_tensor():
@@ -138,6 +194,29 @@ def test_dataloader_rejects_channels_last():
 @pytest.mark.parametrize("dataset", [Float64Dataset, Uint8Dataset])
 def test_dataloader_rejects_wrong_dtype(dataset):
     rejects(pu.check_dataloader, loader_of(dataset(images())), match="expected dtype torch.float32")
+
+
+class ScaledTwiceDataset(helpers.FaceDataset):
+    def __getitem__(self, index):
+        return helpers.scale(super().__getitem__(index))  # [-1, 1] scaled again: [-3, 1]
+
+
+class GreyDataset(helpers.FaceDataset):
+    def __getitem__(self, index):
+        return super().__getitem__(index)[:1]
+
+
+@pytest.mark.parametrize("loader, match", [
+    (lambda: loader_of(ScaledTwiceDataset(images())), r"expected values in \[-1, 1\], got \[-3.*applied twice"),
+    (lambda: loader_of(ScaledFrom255Dataset(images())), r"expected values in \[-1, 1\].*divide by 255 first"),
+    (lambda: loader_of(ChannelsLastDataset(images())), r"channels come last.*permute\(2, 0, 1\)"),
+    (lambda: loader_of(GreyDataset(images())), r"got \(16, 1, 32, 32\). One channel: convert the images to RGB"),
+    (lambda: helpers.get_dataloader(16, image_size=64, images=images(32, 64)), r"resize them to 32x32"),
+    (lambda: loader_of(Uint8Dataset(images())), r"torch.uint8. Convert the pixels to floats"),
+    (lambda: helpers.get_dataloader(16, images=images(), shuffle=False), "the DataLoader does not shuffle: pass shuffle=True"),
+], ids=["scaled-twice", "from-0-255", "channels-last", "grey", "64x64", "uint8", "no-shuffle"])
+def test_dataloader_names_the_mistake(loader, match):
+    rejects(pu.check_dataloader, loader(), match=match)
 
 
 def test_dataloader_rejects_an_empty_loader():
@@ -247,6 +326,49 @@ def test_discriminator_rejects_breaking_at_batch_size_2_with_an_assertion(nb):
             match=re.escape("Discriminator(conv_dim=64) on a batch of 2 raised RuntimeError: "))
 
 
+class ForSixtyFour(nn.Module):
+    """A network for 64x64 images: a stride-2 convolution (64 -> 32) in front of the notebook's D."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.down, self.inner = nn.Conv2d(3, 3, 4, stride=2, padding=1), inner
+
+    def forward(self, x):
+        return self.inner(self.down(x))
+
+
+def test_discriminator_checks_the_image_size_asked_for(capsys, nb):
+    def D64(conv_dim=64):
+        return ForSixtyFour(nb["Discriminator"](conv_dim))
+
+    passes(capsys, pu.check_discriminator, D64, image_size=64)
+    rejects(pu.check_discriminator, nb["Discriminator"], image_size=64,
+            match=r"on a batch of 2 raised RuntimeError: .*Its input had shape \(2, 3, 64, 64\): expected the network "
+                  r"to take 64x64 images")
+    rejects(pu.check_discriminator, D64, match=r"Its input had shape \(2, 3, 32, 32\)")
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda x: x.view(-1, 1, 1, 1), r"got \(2, 1, 1, 1\): flatten the last layer's output to \(batch, 1\)"),
+    (lambda x: x.squeeze(1), r"got \(2,\): keep the last layer's \(batch, 1\) output"),
+    (lambda x: x.reshape(1, -1), r"got \(1, 2\): the batch dimension was mixed into the features"),
+], ids=["4d", "squeezed", "batch-in-features"])
+def test_discriminator_names_the_shape_mistake(nb, change, match):
+    class WrongShapeD(nb["Discriminator"]):
+        def forward(self, x):
+            return change(super().forward(x))
+
+    rejects(pu.check_discriminator, WrongShapeD, match=match)
+
+
+def test_discriminator_rejects_ignoring_conv_dim(nb):
+    class FixedD(nb["Discriminator"]):
+        def __init__(self, conv_dim=64):
+            super().__init__(64)
+
+    rejects(pu.check_discriminator, FixedD, match="Discriminator ignores conv_dim")
+
+
 # --- check_generator ---------------------------------------------------------------------------
 
 def test_generator_passes(capsys, nb):
@@ -303,6 +425,25 @@ def test_generator_rejects_ignoring_z(nb):
     rejects(pu.check_generator, IgnoresZG, match="expected images that vary with z, got the same image for every z")
 
 
+def test_generator_checks_the_image_size_asked_for(capsys, nb):
+    class UpsampledG(nb["Generator"]):
+        def forward(self, z):
+            return F.interpolate(super().forward(z), scale_factor=2)  # 64x64, still in [-1, 1]
+
+    passes(capsys, pu.check_generator, UpsampledG, image_size=64)
+    rejects(pu.check_generator, nb["Generator"], image_size=64,
+            match=re.escape("Generator(z_size=100, conv_dim=64): expected (2, 3, 64, 64), got (2, 3, 32, 32)") +
+            ": add or remove a stride-2 layer")
+
+
+def test_generator_rejects_ignoring_conv_dim(nb):
+    class FixedG(nb["Generator"]):
+        def __init__(self, z_size=100, conv_dim=64):
+            super().__init__(z_size, 64)
+
+    rejects(pu.check_generator, FixedG, match="Generator ignores conv_dim")
+
+
 def test_generator_rejects_hard_coded_z_size_with_an_assertion(nb):
     class HardCodedZG(nb["Generator"]):
         def __init__(self, z_size=100, conv_dim=64):
@@ -319,30 +460,89 @@ def test_weights_init_passes(capsys, nb):
 
 
 def weights_init(conv_std=0.02, zero_bias=True, bn_weight=lambda w: nn.init.normal_(w, 1.0, 0.02),
-                 conv_types=(nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                 conv_types=(nn.Conv2d, nn.ConvTranspose2d, nn.Linear), conv_init=None, bias_init=nn.init.zeros_):
     """A weights_init_normal with one thing changed."""
     def init(m):
         if isinstance(m, conv_types):
-            nn.init.normal_(m.weight, 0.0, conv_std)
+            (conv_init or (lambda w: nn.init.normal_(w, 0.0, conv_std)))(m.weight)
             if m.bias is not None and zero_bias:
-                nn.init.zeros_(m.bias)
+                bias_init(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             bn_weight(m.weight)
             nn.init.zeros_(m.bias)
     return init
 
 
+def udacity_weights_init(m):
+    """The Udacity project's solution: conv and linear weights ~ N(0, 0.02), biases 0, batch norm untouched."""
+    classname = m.__class__.__name__
+    if hasattr(m, "weight") and (classname.find("Conv") != -1 or classname.find("Linear") != -1):
+        m.weight.data.normal_(0.0, 0.02)
+        if hasattr(m, "bias") and m.bias is not None:
+            m.bias.data.fill_(0)
+
+
+@pytest.mark.parametrize("init", [
+    weights_init(zero_bias=False), weights_init(bn_weight=nn.init.ones_), weights_init(bn_weight=lambda w: None),
+    udacity_weights_init, weights_init(bias_init=lambda b: nn.init.normal_(b, 0.0, 0.02)),
+], ids=["biases-kept", "bn-ones", "bn-default", "udacity", "biases-small-normal"])
+def test_weights_init_passes_what_the_paper_leaves_open(capsys, nb, init):
+    """Only conv/linear weights ~ N(0, 0.02) are required; biases and batch norm may keep PyTorch's defaults."""
+    passes(capsys, pu.check_weights_init, init, nb["Discriminator"], nb["Generator"])
+
+
 @pytest.mark.parametrize("init, match", [
     (weights_init(conv_std=1.0), r"Discriminator\.net\.0: expected weights with mean 0 and std 0\.02, got .* std 1\.0"),
-    (lambda m: None, r"Discriminator\.net\.0: expected weights with mean 0 and std 0\.02"),
-    (weights_init(conv_types=(nn.Conv2d,)), r"Discriminator\.net\.12: expected weights with mean 0 and std 0\.02"),
-    (weights_init(zero_bias=False), r"Discriminator\.net\.0: expected biases of 0"),
+    (lambda m: None, r"^Conv2d weights were not initialised: Discriminator\.net\.0: expected weights with mean 0 and "
+                     r"std 0\.02, got .*\(PyTorch's default\)"),
+    (weights_init(conv_types=(nn.Conv2d,)),
+     r"^Linear weights were not initialised: Discriminator\.net\.12: expected weights with mean 0 and std 0\.02"),
+    (weights_init(conv_types=(nn.Conv2d, nn.Linear)), r"^ConvTranspose2d weights were not initialised: Generator\.net\.2: "
+                                                      r".*Make weights_init_normal handle nn\.ConvTranspose2d too"),
+    (weights_init(conv_std=0.2), r"^Conv2d weights have std 0\.2, ten times too large: .* got mean -?0\.0\d+ and std 0\.2"),
+    (weights_init(conv_init=lambda w: nn.init.normal_(w, 0.02)),
+     r"^Conv2d weights have std 1, normal_'s default: .*nn\.init\.normal_\(w, 0\.02\) sets the mean"),
+    (weights_init(conv_std=0.02 ** 2), r"^Conv2d weights have std 0\.0004 = 0\.02 squared: .*not the variance"),
+    (weights_init(conv_init=lambda w: nn.init.uniform_(w, -0.0346, 0.0346)), r"^Conv2d weights are uniform, not normal"),
+    (weights_init(conv_init=lambda w: nn.init.normal_(w, 1.0, 0.02)), r"^Conv2d weights are centred at 1"),
+    (weights_init(bias_init=nn.init.ones_), r"^Conv2d biases are too large: Discriminator\.net\.0: expected biases of 0 "
+                                            r"\(or PyTorch's default, within \+-0\.144\), got values up to 1\.000"),
     (weights_init(bn_weight=nn.init.zeros_), r"\(batch norm\): expected weights with mean 1 and std 0\.02, got mean 0\.0"),
-    (weights_init(bn_weight=nn.init.ones_), r"\(batch norm\): expected weights with mean 1 and std 0\.02, got .* std 0\.0000"),
     (weights_init(bn_weight=lambda w: nn.init.normal_(w, 0.0, 0.02)), r"\(batch norm\): expected weights with mean 1"),
-], ids=["std-1", "default-init", "conv2d-only", "biases-kept", "bn-zeros", "bn-ones", "bn-like-conv"])
+    (weights_init(bn_weight=lambda w: nn.init.normal_(w, 1.0, 0.2)),
+     r"^BatchNorm2d weights have std 0\.[12]\d instead of 0\.02: Discriminator\.net\.3 \(batch norm\)"),
+], ids=["std-1", "default-init", "conv2d-only", "no-conv-transpose", "std-0.2", "mean-for-std", "variance-for-std",
+        "uniform", "mean-1", "biases-1", "bn-zeros", "bn-like-conv", "bn-std-0.2"])
 def test_weights_init_rejects(nb, init, match):
     rejects(pu.check_weights_init, init, nb["Discriminator"], nb["Generator"], match=match)
+
+
+def classname_find_bug(m):
+    """`if classname.find('Conv') or ...`: find returns -1 (true) when absent, so every module is 'initialised'."""
+    classname = m.__class__.__name__
+    if classname.find("Conv") or classname.find("Linear"):
+        m.weight.data.normal_(0.0, 0.02)
+
+
+def bias_of_none(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        m.bias.data.fill_(0)  # the layers built with bias=False have no bias
+
+
+def in_place_on_a_parameter(m):
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        m.weight.normal_(0.0, 0.02)  # not .data, not nn.init, not under no_grad
+
+
+@pytest.mark.parametrize("init, match", [
+    (classname_find_bug, r"has no attribute 'weight'\. weights_init_normal is applied to every module .*find\('Conv'\) is -1"),
+    (bias_of_none, r"'NoneType' object has no attribute 'data'\. A layer built with bias=False has m\.bias = None"),
+    (in_place_on_a_parameter, r"in-place operation\. Change parameters with nn\.init\.normal_"),
+], ids=["classname-find", "bias-none", "in-place-on-parameter"])
+def test_weights_init_names_the_error(nb, init, match):
+    rejects(pu.check_weights_init, init, nb["Discriminator"], nb["Generator"],
+            match=r"^Discriminator\(\)\.apply\(weights_init_normal\) raised \w+Error: .*" + match)
 
 
 def test_weights_init_rejects_nonzero_batch_norm_biases(nb):
@@ -398,6 +598,26 @@ LARGE_LOGITS = r"real_loss on logits \[200, -200\]: expected 100\.0 \(BCE comput
 ], ids=["swapped-labels", "sigmoid-twice", "smoothing-ignored", "smoothing-on-fake", "sum-not-mean",
         "reduction-none", "python-float", "detached", "unstable-log-sigmoid"])
 def test_losses_reject(real_loss, fake_loss, match):
+    rejects(pu.check_losses, real_loss, fake_loss, match=match)
+
+
+@pytest.mark.parametrize("real_loss, fake_loss, match", [
+    (lambda d, smooth=False: bce(d, 0.0), lambda d: bce(d, 1.0), "real_loss uses the fake label 0: real images are labelled 1"),
+    (lambda d, smooth=False: bce(torch.sigmoid(d), 0.9 if smooth else 1.0), lambda d: bce(torch.sigmoid(d), 0.0),
+     "the sigmoid is applied twice"),
+    (lambda d, smooth=False: bce(d, 1.0), lambda d: bce(d, 0.0), "smooth=True was ignored: with smoothing the real labels are 0.9"),
+    (lambda d, smooth=False: bce(d, 0.9), lambda d: bce(d, 0.0), "real_loss smooths with smooth=False"),
+    (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0), lambda d: bce(d, 0.1),
+     r"label smoothing was applied to the fake labels \(0\.1\): only the real labels are smoothed"),
+    (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0), lambda d: bce(d, 1.0), "fake_loss uses the real label 1"),
+    (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0) * len(d), lambda d: bce(d, 0.0) * len(d),
+     r"summed over the batch: take the mean"),
+    (lambda d, smooth=False: -bce(d, 0.9 if smooth else 1.0), lambda d: -bce(d, 0.0), "the loss is negated"),
+    (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0).item(), lambda d: bce(d, 0.0).item(),
+     r"not \.item\(\)"),
+], ids=["swapped-labels", "sigmoid-twice", "smoothing-ignored", "smoothing-always", "smoothing-on-fake", "fake-labelled-real",
+        "sum-not-mean", "negated", "python-float"])
+def test_losses_name_the_mistake(real_loss, fake_loss, match):
     rejects(pu.check_losses, real_loss, fake_loss, match=match)
 
 
@@ -495,9 +715,9 @@ def test_train_step_rejects_nan(nb):
 
 
 def test_train_step_rejects_swapped_d_labels(nb):
-    """Real labelled 0 and fake 1: the d_loss returned is below what BCE with real -> 1, fake -> 0 allows."""
+    """Real labelled 0 and fake 1: D's update is read off exactly, labels included, and named."""
     rejects(pu.check_train_step, explicit_train_step(nb, swap_d_labels=True), nb["Discriminator"], nb["Generator"],
-            match=re.escape("expected d_loss (BCE, real -> 1 or 0.9, fake -> 0) >= "))
+            match=r"^D's labels are swapped: its update trains real images toward 0\.00 and fakes toward 1\.00")
 
 
 class Uphill(NoStep):
@@ -512,9 +732,22 @@ class Uphill(NoStep):
 
 
 def test_train_step_rejects_a_discriminator_that_does_not_learn(nb):
-    """Everything returned is right, and D's parameters change, but the wrong way: only the learning test sees it."""
+    """Everything returned is right, and D's parameters change, but the wrong way: D's gradient is read off
+    at d_optimizer.step() as minus the gradient of its loss."""
     def train_step(D, G, d_opt, g_opt, real, z_size):
         return nb["train_step"](D, G, Uphill(d_opt), g_opt, real, z_size)
+
+    rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"], match=r"^D's update climbs its loss")
+
+
+def test_train_step_rejects_a_discriminator_that_stops_learning(nb):
+    """Right on the first call with each D, real and fake labels swapped afterwards: only the learning test
+    over 5 steps sees it (the single-step comparison sees one good step with each D)."""
+    swapped = explicit_train_step(nb, swap_d_labels=True)
+
+    def train_step(D, G, d_opt, g_opt, real, z_size):
+        D.calls_seen = getattr(D, "calls_seen", 0) + 1
+        return (nb["train_step"] if D.calls_seen == 1 else swapped)(D, G, d_opt, g_opt, real, z_size)
 
     rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"],
             match=r"expected D's loss on a fixed real batch to fall over 5 steps")
@@ -544,6 +777,249 @@ def test_train_step_rejects_logits_for_probabilities(nb):
         pu.check_train_step(explicit_train_step(nb, report="logits"), nb["Discriminator"], nb["Generator"])
 
 
+# One train_step with knobs: each test below turns one knob away from the lesson's step (written out
+# as in the notebook), to a valid variation that must pass or to a typical mistake that must be named.
+
+def variant(nb, noise="randn", fakes_for_g="same", d_fakes="detach", d_backward="sum", d_labels="right",
+            g_loss="real", zero_grad="before", g_step="g", returns="tensors", order="d_first", extra=""):
+    real_loss, fake_loss = nb["real_loss"], nb["fake_loss"]
+
+    def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
+        n, device = real_images.size(0), real_images.device
+        sample = {"randn": lambda: torch.randn(n, z_size, device=device),
+                  "uniform": lambda: torch.rand(n, z_size, device=device) * 2 - 1,  # the Udacity project's z
+                  "cpu": lambda: torch.randn(n, z_size),  # wrong on a GPU only
+                  "4d": lambda: torch.randn(n, z_size, 1, 1),  # the PyTorch tutorial's z, for a G that starts with a conv
+                  "z_size-100": lambda: torch.randn(n, 100, device=device),
+                  "transposed": lambda: torch.randn(z_size, n, device=device),
+                  "global-batch": lambda: torch.randn(64, z_size, device=device),
+                  "one-row": lambda: torch.randn(1, z_size, device=device).expand(n, -1),
+                  "fixed": lambda: torch.linspace(-1, 1, n * z_size, device=device).view(n, z_size)}[noise]
+        zero = {"keep-zeros": lambda opt, net: opt.zero_grad(set_to_none=False), "module": lambda opt, net: net.zero_grad(),
+                "start": lambda opt, net: None, "after-backward": lambda opt, net: None}.get(
+                    zero_grad, lambda opt, net: opt.zero_grad())
+        if zero_grad == "start":
+            d_optimizer.zero_grad(), g_optimizer.zero_grad()
+        if extra == "scale-again":
+            real_images = real_images * 2 - 1
+        if extra == "g-eval":
+            G.eval()
+        z = sample()
+        with torch.no_grad() if d_fakes == "no-grad" else contextlib.nullcontext():
+            fake_images = G(z)
+
+        def update_d():
+            zero(d_optimizer, D) if zero_grad != "no-d" else None
+            if extra == "concat":
+                d_real, d_fake = D(torch.cat([real_images, fake_images.detach()])).split(n)
+            else:
+                d_real, d_fake = D(real_images), D(fake_images.detach() if d_fakes in ("detach", "no-grad") else fake_images)
+            real_part, fake_part = {
+                "right": lambda: (real_loss(d_real, smooth), fake_loss(d_fake)),
+                "swapped": lambda: (fake_loss(d_real), real_loss(d_fake, smooth)),
+                "fake-smoothed": lambda: (real_loss(d_real, smooth), bce(d_fake, 0.1)),
+                "always-smooth": lambda: (real_loss(d_real, True), fake_loss(d_fake)),
+                "never-smooth": lambda: (real_loss(d_real), fake_loss(d_fake)),
+                "no-fake-term": lambda: (real_loss(d_real, smooth), fake_loss(d_fake.detach())),
+                "negated": lambda: (-real_loss(d_real, smooth), -fake_loss(d_fake))}[d_labels]()
+            d_loss = real_part + fake_part
+            retain = d_fakes == "retain-graph"
+            if d_backward == "separate":
+                real_part.backward(), fake_part.backward(retain_graph=retain)
+            else:
+                d_loss = {"sum": d_loss, "mean": d_loss / 2, "batch-sum": d_loss * n}[d_backward]
+                d_loss.backward(retain_graph=retain)
+            if zero_grad == "after-backward":
+                d_optimizer.zero_grad()
+            d_optimizer.step()
+            return d_loss, d_real, d_fake
+
+        def update_g(d_fake):
+            fakes = {"same": fake_images, "fresh-noise": G(sample()) if fakes_for_g == "fresh-noise" else None,
+                     "new-call": G(z) if fakes_for_g == "new-call" else None}[fakes_for_g]
+            zero(g_optimizer, G) if zero_grad != "no-g" else None
+            if extra == "d-eval":
+                D.eval()
+            d_out = d_fake if g_loss == "reuse-d-output" else D(fakes)
+            D.train()
+            loss = {"real": lambda: real_loss(d_out), "reuse-d-output": lambda: real_loss(d_out),
+                    "fake": lambda: fake_loss(d_out), "saturating": lambda: -fake_loss(d_out),
+                    "log-saturating": lambda: torch.log(1 - torch.sigmoid(d_out)).mean(),
+                    "log-non-saturating": lambda: -torch.log(torch.sigmoid(d_out)).mean(),
+                    "smoothed": lambda: real_loss(d_out, smooth), "negated": lambda: -real_loss(d_out),
+                    "detached": lambda: real_loss(D(fakes.detach()))}[g_loss]()
+            loss.backward()
+            {"g": g_optimizer, "d": d_optimizer}[g_step].step()
+            return loss
+
+        if order == "g_first":
+            g_loss_value = update_g(None)
+            d_loss, d_real, d_fake = update_d()
+        else:
+            d_loss, d_real, d_fake = update_d()
+            g_loss_value = update_g(d_fake)
+        if extra == "leave-g-eval":
+            G.eval()
+        values = [d_loss.detach(), g_loss_value.detach(), torch.sigmoid(d_real).mean().detach(),
+                  torch.sigmoid(d_fake).mean().detach()]
+        order_out = {"tensors": (0, 1, 2, 3), "floats": (0, 1, 2, 3), "g-loss-first": (1, 0, 2, 3),
+                     "probs-swapped": (0, 1, 3, 2), "probs-first": (2, 3, 0, 1)}[returns]
+        values = [values[i] for i in order_out]
+        return tuple(v.item() for v in values) if returns == "floats" else tuple(values)
+
+    return train_step
+
+
+VALID = {
+    "notebook-written-out": {},
+    "uniform-z": dict(noise="uniform"),
+    "fresh-noise-for-g": dict(fakes_for_g="fresh-noise"),
+    "new-g-call-for-g": dict(fakes_for_g="new-call"),
+    "fakes-under-no-grad": dict(d_fakes="no-grad", fakes_for_g="new-call"),
+    "separate-backward": dict(d_backward="separate"),
+    "d-loss-averaged": dict(d_backward="mean"),
+    "zero-grad-at-start": dict(zero_grad="start"),
+    "zero-grad-set-to-none-false": dict(zero_grad="keep-zeros"),
+    "module-zero-grad": dict(zero_grad="module"),
+    "python-floats": dict(returns="floats"),
+    "log-sigmoid-g-loss": dict(g_loss="log-non-saturating"),
+    "g-updated-first": dict(order="g_first"),
+}
+
+
+@pytest.mark.parametrize("change", VALID.values(), ids=VALID.keys())
+def test_train_step_accepts(capsys, nb, change):
+    passes(capsys, pu.check_train_step, variant(nb, **change), nb["Discriminator"], nb["Generator"])
+
+
+def test_train_step_accepts_either_labelling_without_a_smooth_argument(capsys, nb):
+    """Without a `smooth` parameter there is nothing to pass on: real labels of 1 or of 0.9 are both fine."""
+    for labels in ("always-smooth", "never-smooth"):
+        step = variant(nb, d_labels=labels)
+        passes(capsys, pu.check_train_step, lambda D, G, d_opt, g_opt, real, z_size: step(D, G, d_opt, g_opt, real, z_size),
+               nb["Discriminator"], nb["Generator"])
+
+
+MISTAKES = {
+    "g-toward-fake-label": (dict(g_loss="fake"), r"^G was trained toward the fake label: g_loss = fake_loss\(D\(G\(z\)\)\)"),
+    "saturating-g-loss": (dict(g_loss="saturating"), r"^G's loss is the saturating one: G minimises -fake_loss\(D\(G\(z\)\)\)"),
+    "saturating-g-loss-as-log": (dict(g_loss="log-saturating"), r"^G's loss is the saturating one: .*non-saturating"),
+    "smoothing-in-g-loss": (dict(g_loss="smoothed"), r"^Label smoothing was applied to G's loss \(label 0\.9\)"),
+    "g-loss-negated": (dict(g_loss="negated"), r"^G's update climbs its loss"),
+    "g-loss-on-detached-fakes": (dict(g_loss="detached"), r"^G received no gradient: .*not detached"),
+    "d-labels-swapped": (dict(d_labels="swapped"), r"^D's labels are swapped: its update trains real images toward 0\.00 "
+                                                  r"and fakes toward 0\.90"),
+    "smoothing-on-fake-labels": (dict(d_labels="fake-smoothed"), r"^Label smoothing was applied to the fake labels: D trains "
+                                                                r"fakes toward 0\.1"),
+    "smooth-false-ignored": (dict(d_labels="always-smooth"), r"^smooth=False was ignored: D's real labels were 0\.9 .*"
+                                                           r"\[in train_step\(.*smooth=False\)\]"),
+    "smooth-true-ignored": (dict(d_labels="never-smooth"), r"^smooth=True was ignored: D's real labels were 1"),
+    "no-fake-term": (dict(d_labels="no-fake-term"), r"^D's loss has no gradient from the fakes"),
+    "d-loss-negated": (dict(d_labels="negated"), r"^D's update climbs its loss: d_loss is negated"),
+    "d-loss-summed-over-batch": (dict(d_backward="batch-sum"), r"^D's loss is summed over the batch"),
+    "missing-d-zero-grad": (dict(zero_grad="no-d"), r"^Missing d_optimizer\.zero_grad\(\): D's update included the "
+                                                   r"gradients left over"),
+    "missing-g-zero-grad": (dict(zero_grad="no-g"), r"^Missing g_optimizer\.zero_grad\(\): G's update included"),
+    "zero-grad-after-backward": (dict(zero_grad="after-backward"), r"^D's gradients were erased before d_optimizer\.step\(\): "
+                                                                   r"d_optimizer\.zero_grad\(\) came after d_loss\.backward\(\)"),
+    "missing-detach": (dict(d_fakes="attached"), r"^Missing detach\(\): train_step raised RuntimeError \(Trying to backward "
+                                                 r"through the graph a second time\)\. .*D\(fake_images\.detach\(\)\)"),
+    "missing-detach-retain-graph": (dict(d_fakes="retain-graph"), r"^Missing detach\(\): D's loss scored fake_images "
+                                                                  r"without \.detach\(\), so d_loss\.backward\(\) also goes "
+                                                                  r"back through G and writes gradients into G's \.grad"),
+    "missing-detach-retain-graph-zero-grad-at-start": (dict(d_fakes="retain-graph", zero_grad="start"),
+                                                       r"^Missing detach\(\): .*also wrote gradients into G's \.grad, and "
+                                                       r"G's update used them: g_optimizer\.zero_grad\(\) came before"),
+    "g-loss-reuses-d-output": (dict(g_loss="reuse-d-output"), r"^G's loss reuses D's output from before D's update: "
+                                                              r"train_step raised RuntimeError \(Trying to backward"),
+    "g-loss-reuses-d-output-retain-graph": (dict(g_loss="reuse-d-output", d_fakes="retain-graph"),
+                                            r"^G's loss reuses D's output from before D's update: .*modified by an inplace"),
+    "d-step-for-g-step": (dict(g_step="d"), r"^d_optimizer\.step\(\) was called where g_optimizer\.step\(\) belongs"),
+    "returns-g-loss-first": (dict(returns="g-loss-first"), re.escape("Values returned in the wrong order: train_step returned "
+                                                                      "(g_loss, d_loss, D(x), D(G(z)))")),
+    "returns-probabilities-swapped": (dict(returns="probs-swapped"), re.escape("returned (d_loss, g_loss, D(G(z)), D(x))")),
+    "returns-probabilities-first": (dict(returns="probs-first"), re.escape("returned (D(x), D(G(z)), d_loss, g_loss)")),
+    "z-size-hard-coded": (dict(noise="z_size-100"), r"^z has the wrong shape: .*G got z of shape \(12, 100\); this G was "
+                                                    r"built with z_size=20.*is z_size hard-coded"),
+    "z-transposed": (dict(noise="transposed"), r"^z has the wrong shape: .*G got z of shape \(20, 12\)"),
+    "z-4d-for-a-linear-g": (dict(noise="4d"), r"^z has the wrong shape: .*G got z of shape \(12, 20, 1, 1\); this G was "
+                                              r"built with z_size=20 and takes z of shape \(batch, z_size\) = \(12, 20\)"),
+    "z-global-batch-size": (dict(noise="global-batch"), r"^z has the wrong batch size: 64 fakes for a batch of 12"),
+    "z-one-row": (dict(noise="one-row"), r"^z is the same for every image"),
+    "z-fixed": (dict(noise="fixed"), r"^z is the same in every step"),
+    "g-in-eval-mode": (dict(extra="g-eval"), r"^G ran in eval mode during train_step \(G\.eval\(\) without G\.train\(\)\)"),
+    "d-in-eval-mode-for-g": (dict(extra="d-eval"), r"^D ran in eval mode during train_step.*eval\(\) does not freeze D"),
+    "g-left-in-eval-mode": (dict(extra="leave-g-eval"), r"^train_step left G in eval mode: call G\.train\(\)"),
+    "real-images-scaled-again": (dict(extra="scale-again"), r"^real_images were scaled again inside train_step"),
+    "real-and-fake-in-one-batch": (dict(extra="concat"), r"^D scored real and fake images in one concatenated batch"),
+}
+
+
+@pytest.mark.parametrize("change, match", MISTAKES.values(), ids=MISTAKES.keys())
+def test_train_step_names_the_mistake(nb, change, match):
+    rejects(pu.check_train_step, variant(nb, **change), nb["Discriminator"], nb["Generator"], match=match)
+
+
+def test_train_step_names_a_step_before_backward(nb):
+    def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
+        fake_images = G(torch.randn(real_images.size(0), z_size))
+        d_optimizer.zero_grad()
+        d_loss = nb["real_loss"](D(real_images), smooth) + nb["fake_loss"](D(fake_images.detach()))
+        d_optimizer.step()
+        d_loss.backward()
+        return nb["train_step"](D, G, NoStep(d_optimizer), g_optimizer, real_images, z_size, smooth)
+
+    rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"],
+            match=r"^d_optimizer\.step\(\) ran before d_loss\.backward\(\): D's update used no gradient")
+
+
+def test_train_step_names_d_stepped_twice(nb):
+    def train_step(D, G, d_optimizer, g_optimizer, *args):
+        out = nb["train_step"](D, G, d_optimizer, g_optimizer, *args)
+        d_optimizer.step()
+        return out
+
+    rejects(pu.check_train_step, train_step, nb["Discriminator"], nb["Generator"],
+            match=r"^d_optimizer\.step\(\) was called 2 times")
+
+
+def test_train_step_accepts_other_architectures(capsys, nb):
+    """Dropout in D (replayed with the same random state), no batch norm, an all-convolutional D."""
+    class DropoutD(nb["Discriminator"]):
+        def forward(self, x):
+            return self.net[-1](F.dropout(self.net[:-1](x), 0.3, self.training))
+
+    class NoBatchNormD(nn.Module):
+        def __init__(self, conv_dim=64):
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(3, conv_dim, 4, 2, 1), nn.LeakyReLU(0.2),
+                                     nn.Conv2d(conv_dim, conv_dim * 2, 4, 2, 1), nn.LeakyReLU(0.2),
+                                     nn.Flatten(), nn.Linear(conv_dim * 2 * 8 * 8, 1))
+
+        def forward(self, x):
+            return self.net(x)
+
+    for D in (DropoutD, NoBatchNormD, conv_head_discriminator(nb)):
+        passes(capsys, pu.check_train_step, nb["train_step"], D, nb["Generator"])
+
+
+def test_train_step_accepts_a_4d_z_for_a_generator_that_takes_it(capsys, nb):
+    class FlatteningG(nb["Generator"]):
+        def forward(self, z):
+            return super().forward(z.flatten(1))
+
+    passes(capsys, pu.check_train_step, variant(nb, noise="4d"), nb["Discriminator"], FlatteningG)
+
+
+def test_train_step_still_names_mistakes_with_dropout(nb):
+    class DropoutD(nb["Discriminator"]):
+        def forward(self, x):
+            return self.net[-1](F.dropout(self.net[:-1](x), 0.3, self.training))
+
+    rejects(pu.check_train_step, variant(nb, g_loss="saturating"), DropoutD, nb["Generator"],
+            match=r"^G's loss is the saturating one")
+
+
 # --- On a GPU, where there is one --------------------------------------------------------------
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
@@ -551,3 +1027,9 @@ def test_device_checks_pass_on_cuda(capsys, nb):
     passes(capsys, pu.check_discriminator, nb["Discriminator"], device="cuda")
     passes(capsys, pu.check_generator, nb["Generator"], device="cuda")
     passes(capsys, pu.check_train_step, nb["train_step"], nb["Discriminator"], nb["Generator"], device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_train_step_names_z_on_the_wrong_device(nb):
+    rejects(pu.check_train_step, variant(nb, noise="cpu"), nb["Discriminator"], nb["Generator"], device="cuda",
+            match=r"^z is on the wrong device: .*device=real_images\.device")
