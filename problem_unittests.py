@@ -44,6 +44,8 @@ def _run(what: str, fn, *args, hint=None):
     """
     try:
         return fn(*args)
+    except NotImplementedError:  # a stub of the exercise: it says which step, in one line (helpers.explain_stubs)
+        raise
     except Exception as e:  # noqa: BLE001 - any error in the learner's code is a failed check
         extra = hint(e) if callable(hint) else hint
         text = str(e).rstrip(".") if extra else str(e)
@@ -662,7 +664,12 @@ def _check_d_update(rec, D_copy, smooth, device) -> None:
     if "fake" not in weight or abs(weight["fake"]) < 0.02 * biggest:
         raise AssertionError("D's loss has no gradient from the fakes: add fake_loss(D(fake_images.detach())) to "
                              "d_loss (detach the images, not D's output)")
-    r, f = label["real"], label["fake"]
+    _check_d_labels(label["real"], label["fake"], smooth)
+    _check_d_weights(weight["real"], weight["fake"], rec.batch)
+
+
+def _check_d_labels(r: float, f: float, smooth) -> None:
+    """The labels D's update trains toward: r for the real images, f for the fakes."""
     if (_near(r, 0) or _near(r, 0.1)) and (_near(f, 1) or _near(f, 0.9)):
         raise AssertionError(
             f"D's labels are swapped: its update trains real images toward {_num(r)} and fakes toward {_num(f)}. "
@@ -682,7 +689,10 @@ def _check_d_update(rec, D_copy, smooth, device) -> None:
                                  "Pass it on: real_loss(D(real_images), smooth)")
         raise AssertionError(f"D's update trains real images toward {_num(r)}: expected the label "
                              f"{' or '.join(map(str, wanted))} (real_loss with smooth={smooth})")
-    wr, wf = weight["real"], weight["fake"]
+
+
+def _check_d_weights(wr: float, wf: float, batch: int) -> None:
+    """The weights of D's real and fake terms: equal, and 1 (a sum) or 0.5 (a mean) each."""
     if wr < 0 and wf < 0:
         raise AssertionError("D's update climbs its loss: d_loss is negated (maximised). D minimises "
                              "real_loss(D(real_images), smooth) + fake_loss(D(fake_images))")
@@ -692,7 +702,7 @@ def _check_d_update(rec, D_copy, smooth, device) -> None:
     # (real + fake) / 2 halves D's gradient; Adam's update does not depend on the gradient's scale,
     # so it trains the same way: accepted. Other multiples are not what the lesson asks for.
     if not (_near(wr, 1, 0.03) or _near(wr, 0.5, 0.015)):
-        if _near(wr, rec.batch, 0.3):
+        if _near(wr, batch, 0.3):
             raise AssertionError("D's loss is summed over the batch, not averaged: use the mean (reduction='mean', "
                                  "the default)")
         raise AssertionError(f"D's gradient is {wr:.2f} times that of real_loss + fake_loss: use "
@@ -907,6 +917,30 @@ def _returned_order(values: list, rec: _Recording, real: torch.Tensor) -> str:
         "); return (d_loss, g_loss, D(x), D(G(z)))"
 
 
+def _check_returned(values: list[float], rec, real, expected_d_real: float) -> None:
+    """train_step's four values: finite, in the lesson's order, D(x) and D(G(z)) mean probabilities."""
+    assert all(torch.isfinite(torch.tensor(values))), f"expected finite losses, got {values}"
+    order = _returned_order(values, rec, real)
+    assert not order, order
+    d_loss, _, d_real, d_fake = values
+    assert 0 <= d_real <= 1 and 0 <= d_fake <= 1, \
+        f"expected D(x) and D(G(z)) to be mean probabilities in [0, 1], got {d_real:.3f} and {d_fake:.3f}: " \
+        "return torch.sigmoid(d_out).mean() of D's logits"
+    # D(x) as train_step computed it: any of its calls of D on real_images (before or after D's update).
+    seen = [torch.sigmoid(c.output).mean().item() for c in rec.calls if c.kind == "real" and c.output is not None]
+    assert any(abs(d_real - v) < 1e-3 for v in seen) or abs(d_real - expected_d_real) < 0.02, \
+        f"expected D(x) = mean(sigmoid(D(real_images))) = {(seen or [expected_d_real])[0]:.3f} before the update, " \
+        f"got {d_real:.3f}"
+    # By Jensen's inequality the mean BCE is at least the BCE of the mean probabilities; with label
+    # smoothing (real target 0.9) the real term's bound is 0.9 * -log D(x) + 0.1 * -log(1 - D(x)).
+    # (d_loss averaged over its two terms is accepted above, so its bound is halved.)
+    nll_real, nll_fake = -math.log(max(d_real, 1e-7)), -math.log(max(1 - d_real, 1e-7))
+    bound = (min(nll_real, 0.9 * nll_real + 0.1 * nll_fake) - math.log(max(1 - d_fake, 1e-7))) / 2
+    assert d_loss >= bound - 1e-3, \
+        f"expected d_loss (BCE, real -> 1 or 0.9, fake -> 0) >= {bound:.3f} given D(x) = {d_real:.3f} and " \
+        f"D(G(z)) = {d_fake:.3f}, got {d_loss:.3f}: are the losses and probabilities returned in order?"
+
+
 @_quiet
 def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: int = 5,
                      image_size: int = 32) -> None:
@@ -947,27 +981,7 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
     assert isinstance(out, (tuple, list)) and len(out) == 4, \
         f"expected train_step to return (d_loss, g_loss, D(x), D(G(z))), got {type(out).__name__}" + \
         (f" of {len(out)} values" if isinstance(out, (tuple, list)) else "")
-    values = [float(v) for v in out]
-    assert all(torch.isfinite(torch.tensor(values))), f"expected finite losses, got {values}"
-    order = _returned_order(values, rec, real)
-    assert not order, order
-    d_loss, _, d_real, d_fake = values
-    assert 0 <= d_real <= 1 and 0 <= d_fake <= 1, \
-        f"expected D(x) and D(G(z)) to be mean probabilities in [0, 1], got {d_real:.3f} and {d_fake:.3f}: " \
-        "return torch.sigmoid(d_out).mean() of D's logits"
-    # D(x) as train_step computed it: any of its calls of D on real_images (before or after D's update).
-    seen = [torch.sigmoid(c.output).mean().item() for c in rec.calls if c.kind == "real" and c.output is not None]
-    assert any(abs(d_real - v) < 1e-3 for v in seen) or abs(d_real - expected_d_real) < 0.02, \
-        f"expected D(x) = mean(sigmoid(D(real_images))) = {(seen or [expected_d_real])[0]:.3f} before the update, " \
-        f"got {d_real:.3f}"
-    # By Jensen's inequality the mean BCE is at least the BCE of the mean probabilities; with label
-    # smoothing (real target 0.9) the real term's bound is 0.9 * -log D(x) + 0.1 * -log(1 - D(x)).
-    # (d_loss averaged over its two terms is accepted above, so its bound is halved.)
-    nll_real, nll_fake = -math.log(max(d_real, 1e-7)), -math.log(max(1 - d_real, 1e-7))
-    bound = (min(nll_real, 0.9 * nll_real + 0.1 * nll_fake) - math.log(max(1 - d_fake, 1e-7))) / 2
-    assert d_loss >= bound - 1e-3, \
-        f"expected d_loss (BCE, real -> 1 or 0.9, fake -> 0) >= {bound:.3f} given D(x) = {d_real:.3f} and " \
-        f"D(G(z)) = {d_fake:.3f}, got {d_loss:.3f}: are the losses and probabilities returned in order?"
+    _check_returned([float(v) for v in out], rec, real, expected_d_real)
     assert any(not torch.equal(a, b) for a, b in zip(before_d, D.parameters())), \
         "expected the discriminator's parameters to change (d_optimizer.step())"
     assert any(not torch.equal(a, b) for a, b in zip(before_g, G.parameters())), \

@@ -1,7 +1,7 @@
 """Tests of the checks in problem_unittests.py: each passes the notebook's own code and rejects broken code.
 
-The correct implementations are the notebook's (helpers.load_notebook_code, the `nb` fixture) and
-helpers.scale / helpers.get_dataloader; the broken ones below are small variations of them. A broken
+The correct implementations are the notebook's (benchmarks.notebook.load_notebook_code, the `nb`
+fixture) and helpers.get_dataloader; the broken ones below are small variations of them. A broken
 implementation must be rejected with an AssertionError whose message names the mistake (and what was
 expected); a valid variation of the lesson's code must pass. For check_train_step, `variant` below is
 the notebook's step written out with knobs: each knob turns it into a valid variation or a typical mistake.
@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import helpers
+from benchmarks.notebook import load_notebook_code
 import problem_unittests as pu
 
 CHECKS = ("check_scale", "check_dataloader", "check_discriminator", "check_generator", "check_weights_init",
@@ -93,7 +94,7 @@ def test_checks_stand_alone():
 # --- check_scale -------------------------------------------------------------------------------
 
 def test_scale_passes(capsys):
-    passes(capsys, pu.check_scale, helpers.scale)
+    passes(capsys, pu.check_scale, scale)
 
 
 def test_scale_rejects_missing_shift():
@@ -108,7 +109,7 @@ def test_scale_rejects_ignored_feature_range():
 @pytest.mark.parametrize("scale, match", [
     (lambda x, feature_range=(-1, 1): x * (feature_range[1] - feature_range[0]), "the shift is missing"),
     (lambda x, feature_range=(-1, 1): x * 2 - 1, r"feature_range is ignored: use min, max = feature_range"),
-    (lambda x, feature_range=(-1, 1): helpers.scale(x / 255, feature_range), r"its input is already in \[0, 1\]"),
+    (lambda x, feature_range=(-1, 1): scale(x / 255, feature_range), r"its input is already in \[0, 1\]"),
     (lambda x, feature_range=(-1, 1): x * (feature_range[1] - feature_range[0]) - feature_range[0],
      "the low end is subtracted"),
 ], ids=["no-shift", "range-ignored", "divides-by-255", "subtracts-min"])
@@ -126,7 +127,7 @@ def test_scale_passes_in_place(capsys):
 
 
 def test_scale_rejects_a_non_tensor():
-    rejects(pu.check_scale, lambda x, feature_range=(-1, 1): helpers.scale(x, feature_range).tolist(),
+    rejects(pu.check_scale, lambda x, feature_range=(-1, 1): scale(x, feature_range).tolist(),
             match="scale should return a tensor")
 
 
@@ -136,100 +137,87 @@ def images(n=64, size=32):
     return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8)
 
 
-class UnscaledDataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return self.images[index].float() / 255  # [0, 1]: forgot scale
+# helpers.FaceDataset passes pixels in [0, 1] through the notebook's scale; each broken dataset below
+# is that with one typical mistake in the scale step (for one image (3, S, S) or a batch).
+scale = load_notebook_code()["scale"]
 
 
-class ChannelsLastDataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return super().__getitem__(index).permute(1, 2, 0)  # (32, 32, 3)
+BROKEN_SCALES = {
+    "unscaled": lambda x: x,  # [0, 1]: forgot scale
+    "channels-last": lambda x: scale(x).movedim(-3, -1),  # (32, 32, 3)
+    "float64": lambda x: scale(x).double(),
+    "uint8": lambda x: (x * 255).to(torch.uint8),
+    "from-0-255": lambda x: scale(x * 255),  # scale() of 0..255 floats: [-1, 509]
+    "scaled-twice": lambda x: scale(scale(x)),  # [-1, 1] scaled again: [-3, 1]
+    "grey": lambda x: scale(x)[..., :1, :, :],
+}
 
 
-class Float64Dataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return super().__getitem__(index).double()
-
-
-class Uint8Dataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return self.images[index]
-
-
-class ScaledFrom255Dataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return helpers.scale(self.images[index].float())  # scale() of 0..255 floats: [-1, 509]
+def dataset(mistake=None, n=64, size=32):
+    return helpers.FaceDataset(images(n, size), BROKEN_SCALES[mistake] if mistake else scale)
 
 
 def loader_of(dataset, batch_size=16):
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
+                                       collate_fn=lambda batch: batch)
 
 
 def test_dataloader_passes(capsys):
-    passes(capsys, pu.check_dataloader, helpers.get_dataloader(16, images=images()))
+    passes(capsys, pu.check_dataloader, helpers.get_dataloader(16, images=images(), scale=scale))
 
 
 def test_dataloader_passes_other_sizes(capsys):
-    passes(capsys, pu.check_dataloader, helpers.get_dataloader(8, image_size=64, images=images(16, 64)), image_size=64)
+    passes(capsys, pu.check_dataloader, helpers.get_dataloader(8, image_size=64, images=images(16, 64), scale=scale), image_size=64)
 
 
 def test_dataloader_rejects_unscaled_images():
-    rejects(pu.check_dataloader, loader_of(UnscaledDataset(images())), match=r"spread over \[-1, 1\].*apply scale")
+    rejects(pu.check_dataloader, loader_of(dataset("unscaled")), match=r"spread over \[-1, 1\].*apply scale")
 
 
 def test_dataloader_rejects_images_scaled_from_0_255():
-    rejects(pu.check_dataloader, loader_of(ScaledFrom255Dataset(images())), match=r"expected values in \[-1, 1\]")
+    rejects(pu.check_dataloader, loader_of(dataset("from-0-255")), match=r"expected values in \[-1, 1\]")
 
 
 def test_dataloader_rejects_64x64():
-    rejects(pu.check_dataloader, helpers.get_dataloader(16, image_size=64, images=images(32, 64)),
+    rejects(pu.check_dataloader, helpers.get_dataloader(16, image_size=64, images=images(32, 64), scale=scale),
             match=r"expected batches of shape \(16, 3, 32, 32\), got \(16, 3, 64, 64\)")
 
 
 def test_dataloader_rejects_channels_last():
-    rejects(pu.check_dataloader, loader_of(ChannelsLastDataset(images())),
+    rejects(pu.check_dataloader, loader_of(dataset("channels-last")),
             match=r"expected batches of shape \(16, 3, 32, 32\), got \(16, 32, 32, 3\)")
 
 
-@pytest.mark.parametrize("dataset", [Float64Dataset, Uint8Dataset])
-def test_dataloader_rejects_wrong_dtype(dataset):
-    rejects(pu.check_dataloader, loader_of(dataset(images())), match="expected dtype torch.float32")
-
-
-class ScaledTwiceDataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return helpers.scale(super().__getitem__(index))  # [-1, 1] scaled again: [-3, 1]
-
-
-class GreyDataset(helpers.FaceDataset):
-    def __getitem__(self, index):
-        return super().__getitem__(index)[:1]
+@pytest.mark.parametrize("mistake", ["float64", "uint8"])
+def test_dataloader_rejects_wrong_dtype(mistake):
+    rejects(pu.check_dataloader, loader_of(dataset(mistake)), match="expected dtype torch.float32")
 
 
 @pytest.mark.parametrize("loader, match", [
-    (lambda: loader_of(ScaledTwiceDataset(images())), r"expected values in \[-1, 1\], got \[-3.*applied twice"),
-    (lambda: loader_of(ScaledFrom255Dataset(images())), r"expected values in \[-1, 1\].*divide by 255 first"),
-    (lambda: loader_of(ChannelsLastDataset(images())), r"channels come last.*permute\(2, 0, 1\)"),
-    (lambda: loader_of(GreyDataset(images())), r"got \(16, 1, 32, 32\). One channel: convert the images to RGB"),
-    (lambda: helpers.get_dataloader(16, image_size=64, images=images(32, 64)), r"resize them to 32x32"),
-    (lambda: loader_of(Uint8Dataset(images())), r"torch.uint8. Convert the pixels to floats"),
-    (lambda: helpers.get_dataloader(16, images=images(), shuffle=False), "the DataLoader does not shuffle: pass shuffle=True"),
+    (lambda: loader_of(dataset("scaled-twice")), r"expected values in \[-1, 1\], got \[-3.*applied twice"),
+    (lambda: loader_of(dataset("from-0-255")), r"expected values in \[-1, 1\].*divide by 255 first"),
+    (lambda: loader_of(dataset("channels-last")), r"channels come last.*permute\(2, 0, 1\)"),
+    (lambda: loader_of(dataset("grey")), r"got \(16, 1, 32, 32\). One channel: convert the images to RGB"),
+    (lambda: helpers.get_dataloader(16, image_size=64, images=images(32, 64), scale=scale), r"resize them to 32x32"),
+    (lambda: loader_of(dataset("uint8")), r"torch.uint8. Convert the pixels to floats"),
+    (lambda: torch.utils.data.DataLoader(dataset(), batch_size=16, drop_last=True,
+                                                 collate_fn=lambda batch: batch), "the DataLoader does not shuffle: pass shuffle=True"),
 ], ids=["scaled-twice", "from-0-255", "channels-last", "grey", "64x64", "uint8", "no-shuffle"])
 def test_dataloader_names_the_mistake(loader, match):
     rejects(pu.check_dataloader, loader(), match=match)
 
 
 def test_dataloader_rejects_an_empty_loader():
-    rejects(pu.check_dataloader, loader_of(helpers.FaceDataset(images(8)), batch_size=16),
+    rejects(pu.check_dataloader, loader_of(dataset(n=8), batch_size=16),
             match="the DataLoader is empty")
 
 
 def test_dataloader_accepts_image_label_batches(capsys):
-    class Labelled(helpers.FaceDataset):
-        def __getitem__(self, index):
-            return super().__getitem__(index), 0
+    class Labelled(helpers.FaceDataset):  # (images, labels), as an ImageFolder gives
+        def __getitems__(self, indices):
+            return super().__getitems__(indices), torch.zeros(len(indices), dtype=torch.long)
 
-    passes(capsys, pu.check_dataloader, loader_of(Labelled(images())))
+    passes(capsys, pu.check_dataloader, loader_of(Labelled(images(), scale)))
 
 
 # --- check_discriminator -----------------------------------------------------------------------
@@ -1033,3 +1021,16 @@ def test_device_checks_pass_on_cuda(capsys, nb):
 def test_train_step_names_z_on_the_wrong_device(nb):
     rejects(pu.check_train_step, variant(nb, noise="cpu"), nb["Discriminator"], nb["Generator"], device="cuda",
             match=r"^z is on the wrong device: .*device=real_images\.device")
+
+
+# --- a stub of the exercise --------------------------------------------------------------------
+
+def test_a_stub_is_not_turned_into_a_failed_check():
+    """A step the student has not written yet raises NotImplementedError naming the step; the checks let
+    it through as it is (helpers.explain_stubs shows it in one line), not as a failed check."""
+    class Stub(torch.nn.Module):
+        def __init__(self, conv_dim=64):
+            raise NotImplementedError("not implemented yet: step 5, Discriminator.__init__")
+
+    with pytest.raises(NotImplementedError, match="step 5"):
+        pu.check_discriminator(Stub)
