@@ -625,17 +625,24 @@ def _check_step_calls(rec: _Recording, real: torch.Tensor, z_size: int) -> None:
         assert count == 1, f"{name}_optimizer.step() was called {count} times: one train_step updates each network once"
 
 
+def _update_gradient(rec, net: str):
+    """The gradient net's optimizer stepped with (its one step() call), refused when it holds the gradients
+    left over from before (no zero_grad()) or is empty."""
+    opt, loss = f"{net.lower()}_optimizer", f"{net.lower()}_loss"
+    step = _steps(rec, net.lower())[0]
+    g = _flat(step[2][net], rec.params[net])
+    if _stale_share(g, rec.stale[net]) > 0.5:
+        raise AssertionError(
+            f"Missing {opt}.zero_grad(): {net}'s update included the gradients left over from the previous step "
+            f"(backward() adds to .grad). Call {opt}.zero_grad() before {loss}.backward()")
+    if g.norm() == 0:
+        raise AssertionError(_empty_gradient(rec, net, opt, loss, step))
+    return step, g
+
+
 def _check_d_update(rec, D_copy, smooth, device) -> None:
     """D's gradient at d_optimizer.step() against BCE(D(real), 1 or 0.9) + BCE(D(fake), 0)."""
-    step = _steps(rec, "d")[0]
-    params = rec.params["D"]
-    g = _flat(step[2]["D"], params)
-    if _stale_share(g, rec.stale["D"]) > 0.5:
-        raise AssertionError(
-            "Missing d_optimizer.zero_grad(): D's update included the gradients left over from the previous step "
-            "(backward() adds to .grad). Call d_optimizer.zero_grad() before d_loss.backward()")
-    if g.norm() == 0:
-        raise AssertionError(_empty_gradient(rec, "D", "d_optimizer", "d_loss", step))
+    step, g = _update_gradient(rec, "D")
     at = _position(rec, step)
     before = [c for c in rec.calls if c.net == "D" and c.position < at and c.grad_enabled]
     terms = {kind: _last(before, lambda c, kind=kind: c.kind == kind) for kind in ("real", "fake")}
@@ -730,15 +737,7 @@ def _check_detach(rec: _Recording) -> None:
 
 def _check_g_update(rec, D_copy, G_copy, device) -> None:
     """G's gradient at g_optimizer.step() against the non-saturating BCE(D(G(z)), 1)."""
-    step = _steps(rec, "g")[0]
-    params = rec.params["G"]
-    g = _flat(step[2]["G"], params)
-    if _stale_share(g, rec.stale["G"]) > 0.5:
-        raise AssertionError(
-            "Missing g_optimizer.zero_grad(): G's update included gradients left over from before (backward() "
-            "adds to .grad). Call g_optimizer.zero_grad() before g_loss.backward()")
-    if g.norm() == 0:
-        raise AssertionError(_empty_gradient(rec, "G", "g_optimizer", "g_loss", step))
+    step, g = _update_gradient(rec, "G")
     at = _position(rec, step)
     call = _last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake"
                  and c.attached)
