@@ -45,8 +45,7 @@ class ProgressBar:
         self.clock = clock
         if clock.limit is not None:
             self.bar = tqdm(total=round(clock.limit), unit="s", desc="Training (time limit)", file=sys.stderr,
-                            mininterval=2.0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s "
-                            "[{postfix}]")
+                            mininterval=2.0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s{postfix}")
         else:
             self.bar = tqdm(total=total_steps, initial=min(steps_done, total_steps or steps_done), unit="step",
                             desc="Training", file=sys.stderr, mininterval=2.0)
