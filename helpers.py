@@ -112,9 +112,9 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
                    source: DataSource | None = None, max_images: int | None = None, scale: Callable | None = None,
                    device: torch.device | str = "cpu", seed: int = 0) -> torch.utils.data.DataLoader:
     """Shuffled batches (batch_size, 3, image_size, image_size), pixels in [0, 1] put through `scale`
-    (yours, from step 4), made on `device`. Incomplete batches are dropped, so all have the same size."""
+    (yours, from step 3), made on `device`. Incomplete batches are dropped, so all have the same size."""
     if scale is None:
-        raise FacegenError("get_dataloader needs scale=: the function of step 4 that maps [0, 1] to [-1, 1]")
+        raise FacegenError("get_dataloader needs scale=: the function of step 3 that maps [0, 1] to [-1, 1]")
     def check_batch_size(n_images: int) -> None:
         if not 1 <= batch_size <= n_images:
             raise FacegenError(f"FACEGEN_BATCH_SIZE={batch_size} must be between 1 and the number of images "

@@ -45,7 +45,7 @@ def test_every_step_the_student_writes_is_a_stub_naming_its_step():
     stubs = re.findall(r'NotImplementedError\("not implemented yet: (step \d+), ([^(]+) \(see the hint above\)"\)',
                        "\n".join(source(c) for c in STUDENT["cells"]))
     assert [name for _, name in stubs] == EXPECTED_STUBS
-    assert dict((name, step) for step, name in stubs)["train_step"] == "step 8"
+    assert dict((name, step) for step, name in stubs)["train_step"] == "step 7"
     assert not any(make_student.BEGIN in source(c) for c in STUDENT["cells"]), "a solution was left in"
     assert all(not c.get("outputs") for c in STUDENT["cells"] if c["cell_type"] == "code"), "outputs left in"
 
@@ -92,9 +92,9 @@ def test_the_student_notebook_run_as_is_stops_at_the_first_stub_with_its_message
     with pytest.raises(CellExecutionError) as error:
         client.execute()
     assert error.value.ename == "NotImplementedError"
-    assert "not implemented yet: step 4, scale" in error.value.evalue
+    assert "not implemented yet: step 3, scale" in error.value.evalue
     ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
     stopped = ran[-1]
     assert "check_scale" in stopped.source, "the run should stop at the check right after the first stub"
     shown = "".join(o.get("text", "") for o in stopped.outputs if o.output_type == "stream")
-    assert shown.startswith("Not implemented yet: step 4, scale") and "Traceback" not in shown, shown
+    assert shown.startswith("Not implemented yet: step 3, scale") and "Traceback" not in shown, shown
