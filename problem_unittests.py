@@ -56,7 +56,7 @@ def _close(a, b, atol: float = 1e-4) -> bool:
     return torch.is_tensor(a) and a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=atol)
 
 
-# --- Step 4: the data --------------------------------------------------------------------------
+# --- Step 3: the data ---------------------------------------------------------------------------
 
 def _scale_hint(x: torch.Tensor, got, low: float, high: float) -> str:
     """The usual slip that turns x into `got`, as '. <what to do>', or ''."""
@@ -128,7 +128,7 @@ def check_dataloader(loader, image_size: int = 32) -> None:
         "the DataLoader does not shuffle: pass shuffle=True, so each epoch mixes the faces differently"
 
 
-# --- Step 5: the networks ----------------------------------------------------------------------
+# --- Step 4: the networks -----------------------------------------------------------------------
 
 def _last_layer(model: nn.Module) -> nn.Module:
     """The last linear or convolution layer of a model (the one that produces the logit)."""
@@ -205,7 +205,7 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
         "number of channels (conv_dim * 8, conv_dim * 4, ...)"
 
 
-# --- Step 6: initialisation --------------------------------------------------------------------
+# --- Step 5: initialisation ---------------------------------------------------------------------
 
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
@@ -297,7 +297,7 @@ def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
                     f"{b.abs().max().item():.4f}. Use nn.init.zeros_(m.bias) (or leave them at PyTorch's default)"
 
 
-# --- Step 7: the losses ------------------------------------------------------------------------
+# --- Step 6: the losses -------------------------------------------------------------------------
 
 def _loss_hint(got: float, logits: torch.Tensor, label: float, which: str) -> str:
     """Name the usual slip that gives `got` instead of the BCE of `logits` against `label`, or ''."""
@@ -349,7 +349,7 @@ def check_losses(real_loss, fake_loss) -> None:
         ". Use F.binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss) on the logits, not log(sigmoid(...))"
 
 
-# --- Step 8: one training step -----------------------------------------------------------------
+# --- Step 7: one training step ------------------------------------------------------------------
 #
 # How check_train_step judges a step. It runs the learner's train_step once while watching it:
 # every call of D and G is recorded with its input, the network's state and the random state at
