@@ -1,6 +1,12 @@
-"""Shared fixtures: the repository root on sys.path, and the notebook's own solution code."""
+"""Shared fixtures: the repository root on sys.path, the notebook's own solution code, a small
+synthetic zip, and the `slow` marker (pytest.ini belongs to the notebook's setup, so it is registered here).
+
+The small builders the test files share (images, zips, tiny networks, a seeded training run) are in
+tests/builders.py.
+"""
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -12,12 +18,48 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than about 3 s (subprocesses, kill -9, the real "
+                                       "Inception network, the benchmark); deselect with -m 'not slow'")
+
+
 @pytest.fixture(scope="session")
 def nb() -> dict:
     """The names defined by the notebook's cells tagged "solution" (Discriminator, Generator, ...)."""
     from benchmarks.notebook import load_notebook_code
 
     return load_notebook_code()
+
+
+@pytest.fixture(scope="session")
+def synthetic_zip(tmp_path_factory) -> Path:
+    """40 synthetic faces (seed 3) in the published zip's layout, drawn once per session."""
+    from facegen import synthetic
+
+    return synthetic.write_synthetic_zip(tmp_path_factory.mktemp("synthetic") / "faces.zip", n_images=40, seed=3)
+
+
+@pytest.fixture
+def sigint_guard() -> list:
+    """For tests that send SIGINT (Stop) to this process: while the test runs, a SIGINT that nothing
+    else handles is recorded in this list instead of interrupting the whole pytest session."""
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def no_loss_plot(monkeypatch) -> list:
+    """train() without drawing losses.png (matplotlib takes most of a tiny run's time), for tests about
+    something else; the histories it would have plotted are kept in this list."""
+    import helpers
+
+    plotted = []
+    monkeypatch.setattr(helpers, "plot_losses", lambda history, path=None, show=True: plotted.append(history))
+    return plotted
 
 
 @pytest.fixture(autouse=True)

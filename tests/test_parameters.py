@@ -1,0 +1,40 @@
+"""facegen/parameters.py: the FACEGEN_* settings, validated before any work starts, each bad one
+refused in one line naming the variable and the value."""
+from __future__ import annotations
+
+import pytest
+
+import helpers
+from facegen import parameters
+from helpers import FacegenError
+from tests.builders import CPU, one_line
+
+
+@pytest.mark.parametrize("name, value, variable", [
+    ("epochs", "-1", "FACEGEN_EPOCHS"), ("epochs", "0", "FACEGEN_EPOCHS"), ("epochs", "ten", "FACEGEN_EPOCHS"),
+    ("epochs", "2.5", "FACEGEN_EPOCHS"), ("epochs", -3, "FACEGEN_EPOCHS"),
+    ("batch_size", "0", "FACEGEN_BATCH_SIZE"), ("batch_size", "-64", "FACEGEN_BATCH_SIZE"),
+    ("batch_size", "lots", "FACEGEN_BATCH_SIZE"), ("batch_size", "", "FACEGEN_BATCH_SIZE"),
+    ("minutes", "nan", "FACEGEN_MINUTES"), ("minutes", "inf", "FACEGEN_MINUTES"), ("minutes", "-5", "FACEGEN_MINUTES"),
+    ("max_images", "-5", "FACEGEN_MAX_IMAGES"), ("seed", "x", "FACEGEN_SEED"),
+    ("fid_samples", "-1", "FACEGEN_FID_SAMPLES"),
+])
+def test_bad_numbers_are_refused(name, value, variable):
+    with pytest.raises(FacegenError) as e:
+        helpers.read_parameters(**{name: value})
+    message = one_line(e, variable)
+    if str(value):
+        assert repr(value) in message or str(value) in message, message
+
+
+def test_good_parameters_pass():
+    config = helpers.read_parameters(epochs="3", batch_size="64", device="cpu", minutes="1.5", seed="7")
+    assert (config.epochs, config.batch_size, config.minutes, config.seed) == (3, 64, 1.5, 7)
+
+
+def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
+    quick = helpers.read_parameters(quick="1", device="cpu")
+    assert (quick.epochs, quick.max_images) == (parameters.QUICK_EPOCHS, parameters.QUICK_MAX_IMAGES)
+    assert helpers.training_budget(quick, CPU) == (parameters.QUICK_EPOCHS, None)
+    plain = helpers.read_parameters(device="cpu")
+    assert helpers.training_budget(plain, CPU) == (parameters.GPU_EPOCHS, parameters.CPU_MINUTES)
