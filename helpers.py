@@ -262,8 +262,9 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
           precision: str = "auto", device: torch.device | None = None, dataset: DataSource | None = None,
           on_epoch_end: Callable | None = None, sample_size: int = 64, log_every: int | None = None,
           checkpoint_minutes: float = 2.0) -> runs.TrainResult:
-    """Train D and G: train_step on every batch of train_loader (any iterable of image batches
-    (B, 3, S, S) in [-1, 1], or of (images, labels)), for `epochs` epochs or `max_minutes`.
+    """Train D and G: train_step on every batch of train_loader (a DataLoader, or any iterable with a
+    length, of image batches (B, 3, S, S) in [-1, 1], or of (images, labels)), for `epochs` epochs or
+    `max_minutes`.
 
     It logs the losses, draws the fixed z after each epoch (from the EMA of G when ema_decay is
     set), and checkpoints every epoch, every checkpoint_minutes and on Stop, so running it again
@@ -304,10 +305,9 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                     break
                 if saver.due() and log.count == 0:  # right after a log line: the saved history is whole
                     saver.save(run)
-            else:  # the epoch is complete
-                log.flush()
-                _end_epoch(run, epochs, sampler(), bar, clock, on_epoch_end)
             log.flush()
+            if run.batch == steps_per_epoch:  # the epoch is complete (also when stopped on its last step)
+                _end_epoch(run, epochs, sampler(), bar, clock, on_epoch_end)
             saver.save(run)
     why = "stop" if stop.requested else "time limit" if clock.out_of_time() else "epochs"
     summary = runs.summary(run, why, precision, step, clock, images_at_start, train_loader, dataset, ema_decay, device)
@@ -316,7 +316,11 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
 
 def _steps_per_epoch(loader) -> int:
     """The number of batches in an epoch (len(loader)); refuses a loader with none."""
-    steps = len(loader)
+    try:
+        steps = len(loader)
+    except TypeError:
+        raise FacegenError(f"train_loader must know its length (a DataLoader, or a list of batches), got a "
+                           f"{type(loader).__name__}") from None
     if steps == 0:
         raise FacegenError("The DataLoader yields no batches: use a batch size no larger than the dataset.")
     return steps

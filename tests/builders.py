@@ -14,10 +14,12 @@ import torch
 from PIL import Image
 
 import helpers
+from benchmarks.notebook import load_notebook_code
 from facegen import checkpoints
 
 ROOT = Path(helpers.__file__).resolve().parent
 CPU = torch.device("cpu")
+scale = load_notebook_code()["scale"]  # the notebook's, for every DataLoader the tests build
 
 
 # --- Images and zips ------------------------------------------------------------------------------
@@ -97,7 +99,7 @@ def nets(nb: dict, conv_dim: int = 8, lr: float = 2e-4, betas=(0.5, 0.999), g_lr
 def tiny(nb: dict, n_images: int = 64, batch_size: int = 16, conv_dim: int = 8, **optimizer):
     """The notebook's D and G at conv_dim, Adam as in the notebook, and a loader of random images."""
     D, G, d_opt, g_opt = nets(nb, conv_dim, **optimizer)
-    return D, G, d_opt, g_opt, helpers.get_dataloader(batch_size, images=random_images(n_images))
+    return D, G, d_opt, g_opt, helpers.get_dataloader(batch_size, images=random_images(n_images), scale=scale)
 
 
 TRAIN_DEFAULTS = {"device": CPU, "precision": "fp32", "eager": True, "sample_size": 8, "log_every": 2,

@@ -66,7 +66,3 @@ def no_loss_plot(monkeypatch) -> list:
 def _seed():
     """Every test starts from the same random state, so a borderline case cannot flake."""
     torch.manual_seed(0)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes more than a few seconds (kernels, subprocesses, kills)")

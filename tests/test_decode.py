@@ -15,7 +15,7 @@ from PIL import Image
 import helpers
 from facegen import decode, synthetic
 from helpers import FacegenError
-from tests.builders import files_under, image_bytes, one_line, slip_names, slip_zip, write_zip
+from tests.builders import scale, files_under, image_bytes, one_line, slip_names, slip_zip, write_zip
 
 
 # --- The cache, and max_images ------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def test_corrupt_images_are_skipped_and_training_goes_on(nb, tmp_path, capsys, k
     assert "000002.jpg" in out and "000004.jpg" in out, "the message should name the first bad files"
     check_good_faces(images)
     # Training would go on: a loader and one step of the notebook's train_step on these faces.
-    loader = helpers.get_dataloader(2, images=images)
+    loader = helpers.get_dataloader(2, images=images, scale=scale)
     D, G = nb["Discriminator"](conv_dim=8), nb["Generator"](conv_dim=8)
     d_opt, g_opt = torch.optim.Adam(D.parameters()), torch.optim.Adam(G.parameters())
     losses = nb["train_step"](D, G, d_opt, g_opt, next(iter(loader)), 100)

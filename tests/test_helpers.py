@@ -15,7 +15,7 @@ from PIL import Image
 import helpers
 from facegen import fast_step, sampling
 from helpers import FacegenError
-from tests.builders import TRAIN_DEFAULTS, good_zip, nets, one_line, random_images, run_train, write_zip
+from tests.builders import scale, TRAIN_DEFAULTS, good_zip, nets, one_line, random_images, run_train, write_zip
 
 
 # ================================================================================================
@@ -24,7 +24,7 @@ from tests.builders import TRAIN_DEFAULTS, good_zip, nets, one_line, random_imag
 
 def test_dataloader_batches_are_scaled_and_complete():
     images = torch.randint(0, 256, (70, 3, 32, 32), dtype=torch.uint8)
-    loader = helpers.get_dataloader(32, images=images)
+    loader = helpers.get_dataloader(32, images=images, scale=scale)
     batches = list(loader)
     assert len(batches) == 2 and all(b.shape == (32, 3, 32, 32) for b in batches)  # the last 6 are dropped
     assert torch.equal(sampling.to_uint8(loader.dataset[0]), images[0])  # scale, then back, is lossless
@@ -34,7 +34,7 @@ def test_dataloader_batches_are_scaled_and_complete():
 def test_dataloader_batches_are_float32_in_minus_1_to_1_of_shape_b_3_s_s(size):
     images = torch.randint(0, 256, (40, 3, size, size), dtype=torch.uint8)
     images[0, 0, 0, 0], images[0, 0, 0, 1] = 0, 255
-    loader = helpers.get_dataloader(8, image_size=size, images=images)
+    loader = helpers.get_dataloader(8, image_size=size, images=images, scale=scale)
     batches = list(loader)
     assert len(batches) == 5
     for batch in batches:
@@ -46,15 +46,15 @@ def test_dataloader_batches_are_float32_in_minus_1_to_1_of_shape_b_3_s_s(size):
 
 def test_face_dataset_getitems_returns_the_whole_batch_as_one_tensor_on_its_device(monkeypatch):
     images = random_images(10)
-    dataset = helpers.FaceDataset(images)
+    dataset = helpers.FaceDataset(images, scale)
     batch = dataset.__getitems__([3, 0, 7])
     assert torch.is_tensor(batch) and batch.shape == (3, 3, 32, 32) and batch.device == images.device
     assert torch.equal(batch, torch.stack([dataset[3], dataset[0], dataset[7]]))
-    on_meta = helpers.FaceDataset(images, device="meta").__getitems__([1, 2])  # any device: stays there
+    on_meta = helpers.FaceDataset(images, scale, device="meta").__getitems__([1, 2])  # any device: stays there
     assert on_meta.device.type == "meta" and on_meta.shape == (2, 3, 32, 32) and on_meta.dtype == torch.float32
     # The DataLoader takes the whole batch through __getitems__, never image by image.
     monkeypatch.setattr(helpers.FaceDataset, "__getitem__", lambda self, i: pytest.fail("one image at a time"))
-    assert next(iter(helpers.get_dataloader(4, images=images))).shape == (4, 3, 32, 32)
+    assert next(iter(helpers.get_dataloader(4, images=images, scale=scale))).shape == (4, 3, 32, 32)
 
 
 def test_epoch_shuffle_is_fixed_by_seed_and_epoch():
@@ -147,7 +147,7 @@ def test_get_dataloader_yields_the_batches_of_the_classic_imagefolder_pipeline(t
     classic = ImageFolder(str(tmp_path / "folder"), transform=classic_transform())
     assert [Path(p).name for p, _ in classic.samples] == [Path(n).name for n in helpers.list_image_names(source)]
 
-    loader = helpers.get_dataloader(4, image_size=32, source=source, seed=1)
+    loader = helpers.get_dataloader(4, image_size=32, source=source, scale=scale, seed=1)
     tolerance = 1 / 127.5 + 1e-6  # at most one uint8 level apart; both resize with PIL's bilinear
 
     def expected(indices):
@@ -165,11 +165,11 @@ def test_get_dataloader_yields_the_batches_of_the_classic_imagefolder_pipeline(t
 def test_batch_larger_than_dataset(tmp_path):
     images = torch.zeros(64, 3, 32, 32, dtype=torch.uint8)
     with pytest.raises(FacegenError) as e:
-        helpers.get_dataloader(100, images=images)
+        helpers.get_dataloader(100, images=images, scale=scale)
     one_line(e, "FACEGEN_BATCH_SIZE=100", "64", "smaller batch")
     z = good_zip(tmp_path / "faces.zip", n=3)
     with pytest.raises(FacegenError) as e:
-        helpers.get_dataloader(4, source=helpers.DataSource("zip", z))
+        helpers.get_dataloader(4, source=helpers.DataSource("zip", z), scale=scale)
     one_line(e, "FACEGEN_BATCH_SIZE=4", "3")
 
 
@@ -178,7 +178,7 @@ def test_batch_larger_than_dataset_is_refused_before_decoding(tmp_path, monkeypa
     monkeypatch.setattr(helpers, "load_images", lambda *a, **k: pytest.fail("decoded before checking the batch"))
     for batch_size, max_images in ((6, None), (4, 3), (0, None)):
         with pytest.raises(FacegenError) as e:
-            helpers.get_dataloader(batch_size, source=z, max_images=max_images)
+            helpers.get_dataloader(batch_size, source=z, max_images=max_images, scale=scale)
         one_line(e, f"FACEGEN_BATCH_SIZE={batch_size}")
 
 
@@ -283,10 +283,6 @@ def test_a_loader_of_wrong_shapes_fails_in_one_line_naming_the_expected_shape(nb
     one_line(e, "(B, 3, S, S)", got)
 
 
-@pytest.mark.xfail(reason="BUG: train()'s docstring accepts 'any iterable of image batches', but one without "
-                          "len() (a generator) fails with a bare TypeError from helpers._steps_per_epoch "
-                          "(len(loader)) instead of a one-line FacegenError asking for a DataLoader or a list",
-                   strict=True, raises=(TypeError, AssertionError))
 def test_a_loader_without_a_length_is_refused_in_one_line(nb, tmp_path):
     D, G, d_opt, g_opt = nets(nb)
     batches = (torch.rand(8, 3, 32, 32) * 2 - 1 for _ in range(4))  # an iterable, with no len()

@@ -31,13 +31,21 @@ def test_the_zip_beside_the_notebook_comes_before_the_folder(tmp_path):
 def test_no_data_and_no_download_draws_the_synthetic_stand_in_once(tmp_path, monkeypatch, capsys):
     drawn = []
 
-    def small_zip(path, seed=0):  # the real one draws 10,000 faces
-        drawn.append(seed)
+    def small_zip(path, n_images, seed=0):  # the real one draws the faces
+        drawn.append((n_images, seed))
         return good_zip(path)
 
     monkeypatch.setattr(locate, "write_synthetic_zip", small_zip)
     source = helpers.find_dataset(search_dir=tmp_path, out_dir=tmp_path / "out", seed=4, download=False)
-    assert source.kind == "synthetic" and source.path == (tmp_path / "out/data/synthetic-faces-seed4.zip").resolve()
+    assert source.kind == "synthetic"
+    assert source.path == (tmp_path / "out/data/synthetic-faces-seed4-10000.zip").resolve()
     assert "SYNTHETIC" in capsys.readouterr().out
     again = helpers.find_dataset(search_dir=tmp_path, out_dir=tmp_path / "out", seed=4, download=False)
-    assert again == source and drawn == [4], "the stand-in is drawn once, then reused"
+    assert again == source and drawn == [(10_000, 4)], "the stand-in is drawn once, then reused"
+
+
+def test_the_synthetic_stand_in_draws_only_the_faces_that_will_be_used(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(locate, "write_synthetic_zip", lambda path, n, seed=0: drawn.append(n) or good_zip(path))
+    source = helpers.find_dataset(search_dir=tmp_path, out_dir=tmp_path, download=False, max_images=1024)
+    assert drawn == [1024] and source.path.name == "synthetic-faces-seed0-1024.zip"
