@@ -768,94 +768,116 @@ def test_train_step_rejects_logits_for_probabilities(nb):
 # One train_step with knobs: each test below turns one knob away from the lesson's step (written out
 # as in the notebook), to a valid variation that must pass or to a typical mistake that must be named.
 
-def variant(nb, noise="randn", fakes_for_g="same", d_fakes="detach", d_backward="sum", d_labels="right",
-            g_loss="real", zero_grad="before", g_step="g", returns="tensors", order="d_first", extra=""):
-    real_loss, fake_loss = nb["real_loss"], nb["fake_loss"]
+class Variant:
+    """The notebook's train_step written out, each knob a valid variation or a typical mistake."""
 
-    def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
-        n, device = real_images.size(0), real_images.device
-        sample = {"randn": lambda: torch.randn(n, z_size, device=device),
-                  "uniform": lambda: torch.rand(n, z_size, device=device) * 2 - 1,  # the Udacity project's z
-                  "cpu": lambda: torch.randn(n, z_size),  # wrong on a GPU only
-                  "4d": lambda: torch.randn(n, z_size, 1, 1),  # the PyTorch tutorial's z, for a G that starts with a conv
-                  "z_size-100": lambda: torch.randn(n, 100, device=device),
-                  "transposed": lambda: torch.randn(z_size, n, device=device),
-                  "global-batch": lambda: torch.randn(64, z_size, device=device),
-                  "one-row": lambda: torch.randn(1, z_size, device=device).expand(n, -1),
-                  "fixed": lambda: torch.linspace(-1, 1, n * z_size, device=device).view(n, z_size)}[noise]
-        zero = {"keep-zeros": lambda opt, net: opt.zero_grad(set_to_none=False), "module": lambda opt, net: net.zero_grad(),
-                "start": lambda opt, net: None, "after-backward": lambda opt, net: None}.get(
-                    zero_grad, lambda opt, net: opt.zero_grad())
-        if zero_grad == "start":
+    KNOBS = dict(noise="randn", fakes_for_g="same", d_fakes="detach", d_backward="sum", d_labels="right",
+                 g_loss="real", zero_grad="before", g_step="g", returns="tensors", order="d_first", extra="")
+
+    def __init__(self, nb, **knobs):
+        assert set(knobs) <= set(self.KNOBS), set(knobs) - set(self.KNOBS)
+        self.real_loss, self.fake_loss = nb["real_loss"], nb["fake_loss"]
+        self.__dict__.update({**self.KNOBS, **knobs})
+
+    def __call__(self, D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
+        self.D, self.G, self.d_optimizer, self.g_optimizer, self.smooth = D, G, d_optimizer, g_optimizer, smooth
+        self.n, self.z_size, self.device = real_images.size(0), z_size, real_images.device
+        if self.zero_grad == "start":
             d_optimizer.zero_grad(), g_optimizer.zero_grad()
-        if extra == "scale-again":
-            real_images = real_images * 2 - 1
-        if extra == "g-eval":
+        self.real_images = real_images * 2 - 1 if self.extra == "scale-again" else real_images
+        if self.extra == "g-eval":
             G.eval()
-        z = sample()
-        with torch.no_grad() if d_fakes == "no-grad" else contextlib.nullcontext():
-            fake_images = G(z)
+        self.z = self.sample()
+        with torch.no_grad() if self.d_fakes == "no-grad" else contextlib.nullcontext():
+            self.fake_images = G(self.z)
+        if self.order == "g_first":
+            g_loss = self.update_g(None)
+            d_loss, d_real, d_fake = self.update_d()
+        else:
+            d_loss, d_real, d_fake = self.update_d()
+            g_loss = self.update_g(d_fake)
+        if self.extra == "leave-g-eval":
+            G.eval()
+        return self.returned([d_loss.detach(), g_loss.detach(), torch.sigmoid(d_real).mean().detach(),
+                              torch.sigmoid(d_fake).mean().detach()])
 
-        def update_d():
-            zero(d_optimizer, D) if zero_grad != "no-d" else None
-            if extra == "concat":
-                d_real, d_fake = D(torch.cat([real_images, fake_images.detach()])).split(n)
-            else:
-                d_real, d_fake = D(real_images), D(fake_images.detach() if d_fakes in ("detach", "no-grad") else fake_images)
-            real_part, fake_part = {
-                "right": lambda: (real_loss(d_real, smooth), fake_loss(d_fake)),
+    def sample(self):
+        n, z_size, device = self.n, self.z_size, self.device
+        return {"randn": lambda: torch.randn(n, z_size, device=device),
+                "uniform": lambda: torch.rand(n, z_size, device=device) * 2 - 1,  # the Udacity project's z
+                "cpu": lambda: torch.randn(n, z_size),  # wrong on a GPU only
+                "4d": lambda: torch.randn(n, z_size, 1, 1),  # the PyTorch tutorial's z, for a G that starts with a conv
+                "z_size-100": lambda: torch.randn(n, 100, device=device),
+                "transposed": lambda: torch.randn(z_size, n, device=device),
+                "global-batch": lambda: torch.randn(64, z_size, device=device),
+                "one-row": lambda: torch.randn(1, z_size, device=device).expand(n, -1),
+                "fixed": lambda: torch.linspace(-1, 1, n * z_size, device=device).view(n, z_size)}[self.noise]()
+
+    def zero(self, opt, net):
+        {"keep-zeros": lambda: opt.zero_grad(set_to_none=False), "module": lambda: net.zero_grad(),
+         "start": lambda: None, "after-backward": lambda: None}.get(self.zero_grad, opt.zero_grad)()
+
+    def d_terms(self, d_real, d_fake):
+        real_loss, fake_loss, smooth = self.real_loss, self.fake_loss, self.smooth
+        return {"right": lambda: (real_loss(d_real, smooth), fake_loss(d_fake)),
                 "swapped": lambda: (fake_loss(d_real), real_loss(d_fake, smooth)),
                 "fake-smoothed": lambda: (real_loss(d_real, smooth), bce(d_fake, 0.1)),
                 "always-smooth": lambda: (real_loss(d_real, True), fake_loss(d_fake)),
                 "never-smooth": lambda: (real_loss(d_real), fake_loss(d_fake)),
                 "no-fake-term": lambda: (real_loss(d_real, smooth), fake_loss(d_fake.detach())),
-                "negated": lambda: (-real_loss(d_real, smooth), -fake_loss(d_fake))}[d_labels]()
-            d_loss = real_part + fake_part
-            retain = d_fakes == "retain-graph"
-            if d_backward == "separate":
-                real_part.backward(), fake_part.backward(retain_graph=retain)
-            else:
-                d_loss = {"sum": d_loss, "mean": d_loss / 2, "batch-sum": d_loss * n}[d_backward]
-                d_loss.backward(retain_graph=retain)
-            if zero_grad == "after-backward":
-                d_optimizer.zero_grad()
-            d_optimizer.step()
-            return d_loss, d_real, d_fake
+                "negated": lambda: (-real_loss(d_real, smooth), -fake_loss(d_fake))}[self.d_labels]()
 
-        def update_g(d_fake):
-            fakes = {"same": fake_images, "fresh-noise": G(sample()) if fakes_for_g == "fresh-noise" else None,
-                     "new-call": G(z) if fakes_for_g == "new-call" else None}[fakes_for_g]
-            zero(g_optimizer, G) if zero_grad != "no-g" else None
-            if extra == "d-eval":
-                D.eval()
-            d_out = d_fake if g_loss == "reuse-d-output" else D(fakes)
-            D.train()
-            loss = {"real": lambda: real_loss(d_out), "reuse-d-output": lambda: real_loss(d_out),
-                    "fake": lambda: fake_loss(d_out), "saturating": lambda: -fake_loss(d_out),
-                    "log-saturating": lambda: torch.log(1 - torch.sigmoid(d_out)).mean(),
-                    "log-non-saturating": lambda: -torch.log(torch.sigmoid(d_out)).mean(),
-                    "smoothed": lambda: real_loss(d_out, smooth), "negated": lambda: -real_loss(d_out),
-                    "detached": lambda: real_loss(D(fakes.detach()))}[g_loss]()
-            loss.backward()
-            {"g": g_optimizer, "d": d_optimizer}[g_step].step()
-            return loss
-
-        if order == "g_first":
-            g_loss_value = update_g(None)
-            d_loss, d_real, d_fake = update_d()
+    def update_d(self):
+        D, n, real_images, fake_images = self.D, self.n, self.real_images, self.fake_images
+        if self.zero_grad != "no-d":
+            self.zero(self.d_optimizer, D)
+        if self.extra == "concat":
+            d_real, d_fake = D(torch.cat([real_images, fake_images.detach()])).split(n)
         else:
-            d_loss, d_real, d_fake = update_d()
-            g_loss_value = update_g(d_fake)
-        if extra == "leave-g-eval":
-            G.eval()
-        values = [d_loss.detach(), g_loss_value.detach(), torch.sigmoid(d_real).mean().detach(),
-                  torch.sigmoid(d_fake).mean().detach()]
-        order_out = {"tensors": (0, 1, 2, 3), "floats": (0, 1, 2, 3), "g-loss-first": (1, 0, 2, 3),
-                     "probs-swapped": (0, 1, 3, 2), "probs-first": (2, 3, 0, 1)}[returns]
-        values = [values[i] for i in order_out]
-        return tuple(v.item() for v in values) if returns == "floats" else tuple(values)
+            d_real = D(real_images)
+            d_fake = D(fake_images.detach() if self.d_fakes in ("detach", "no-grad") else fake_images)
+        real_part, fake_part = self.d_terms(d_real, d_fake)
+        d_loss, retain = real_part + fake_part, self.d_fakes == "retain-graph"
+        if self.d_backward == "separate":
+            real_part.backward(), fake_part.backward(retain_graph=retain)
+        else:
+            d_loss = {"sum": d_loss, "mean": d_loss / 2, "batch-sum": d_loss * n}[self.d_backward]
+            d_loss.backward(retain_graph=retain)
+        if self.zero_grad == "after-backward":
+            self.d_optimizer.zero_grad()
+        self.d_optimizer.step()
+        return d_loss, d_real, d_fake
 
-    return train_step
+    def update_g(self, d_fake):
+        D, G, real_loss, fake_loss = self.D, self.G, self.real_loss, self.fake_loss
+        fakes = {"same": lambda: self.fake_images, "fresh-noise": lambda: G(self.sample()),
+                 "new-call": lambda: G(self.z)}[self.fakes_for_g]()
+        if self.zero_grad != "no-g":
+            self.zero(self.g_optimizer, G)
+        if self.extra == "d-eval":
+            D.eval()
+        d_out = d_fake if self.g_loss == "reuse-d-output" else D(fakes)
+        D.train()
+        loss = {"real": lambda: real_loss(d_out), "reuse-d-output": lambda: real_loss(d_out),
+                "fake": lambda: fake_loss(d_out), "saturating": lambda: -fake_loss(d_out),
+                "log-saturating": lambda: torch.log(1 - torch.sigmoid(d_out)).mean(),
+                "log-non-saturating": lambda: -torch.log(torch.sigmoid(d_out)).mean(),
+                "smoothed": lambda: real_loss(d_out, self.smooth), "negated": lambda: -real_loss(d_out),
+                "detached": lambda: real_loss(D(fakes.detach()))}[self.g_loss]()
+        loss.backward()
+        {"g": self.g_optimizer, "d": self.d_optimizer}[self.g_step].step()
+        return loss
+
+    def returned(self, values):
+        order = {"tensors": (0, 1, 2, 3), "floats": (0, 1, 2, 3), "g-loss-first": (1, 0, 2, 3),
+                 "probs-swapped": (0, 1, 3, 2), "probs-first": (2, 3, 0, 1)}[self.returns]
+        values = [values[i] for i in order]
+        return tuple(v.item() for v in values) if self.returns == "floats" else tuple(values)
+
+
+def variant(nb, **knobs) -> Variant:
+    """A train_step: the notebook's, written out, with the knobs given changed (see Variant.KNOBS)."""
+    return Variant(nb, **knobs)
 
 
 VALID = {
