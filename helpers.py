@@ -309,7 +309,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
             if run.batch == steps_per_epoch:  # the epoch is complete (also when stopped on its last step)
                 _end_epoch(run, epochs, sampler(), bar, clock, on_epoch_end)
             saver.save(run)
-    why = "stop" if stop.requested else "time limit" if clock.out_of_time() else "epochs"
+    why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
     summary = runs.summary(run, why, precision, step, clock, images_at_start, train_loader, dataset, ema_decay, device)
     return _finish(run, why, summary, sampler(), out_dir, clock)
 
