@@ -14,13 +14,12 @@ import inspect
 import itertools
 import math
 import warnings
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import partial
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from facegen import step_recorder as sr
 
 PASSED = "Tests Passed"
 
@@ -351,161 +350,12 @@ def check_losses(real_loss, fake_loss) -> None:
 
 # --- Step 7: one training step ------------------------------------------------------------------
 #
-# How check_train_step judges a step. It runs the learner's train_step once while watching it:
-# every call of D and G is recorded with its input, the network's state and the random state at
-# that moment (so each call can be replayed exactly, dropout included), and so is every
-# zero_grad() and step() of the two optimizers, with the gradients that step() found. Before the
-# call, every parameter's .grad is filled with random "leftover" gradients, as a previous step
-# would leave them: a missing zero_grad() shows as that leftover inside the update.
-#
-# Comparing gradients, not parameters, makes the optimizer irrelevant (SGD is used). Replaying
-# the learner's own calls, with the very z it sampled, makes every valid way of sampling
-# (randn or uniform in [-1, 1], fresh noise for G, one G call or two) compare exactly. The
-# gradient of any BCE of D's logits l against a label y is a combination of two gradients,
-#     d/dθ mean(softplus(l)) and d/dθ mean(l)   (BCE(l, y) = softplus(l) - y * l),
-# so a least-squares fit of the gradient step() found onto these (for D's real and fake calls,
-# or for G's call through D) reads off, exactly, the label and the weight of every term the
-# learner used: 1 and 0 for D (0.9 for real with smoothing), 1 for G. Whatever differs is named.
-# The last layer of D is scaled first so that D's logits spread over about [-5, 5]: then the
-# per-image weights sigmoid(l) differ and the two gradients are far from parallel, which is what
-# tells, say, the saturating loss -log(1 - D(G(z))) from the non-saturating -log D(G(z)).
+# How check_train_step judges a step: see facegen/step_recorder.py, which records and replays it.
 
 # z_size 20 (not 100) exposes a hard-coded z_size, batch 12 a global batch_size. The learning rate is
 # small so that D, after its update, still gives G the spread of logits that the fit needs.
 _Z, _B, _DIM, _LR = 20, 12, 8, 1e-4
 _TOL = 0.03  # labels and weights are read to about 1e-4; 0.03 only absorbs float32 rounding
-
-
-@dataclass
-class _Call:
-    """One forward call of D or G inside train_step, with what it takes to replay it."""
-    net: str
-    position: int
-    input: torch.Tensor
-    attached: bool  # the input carries a graph back into G (not detached)
-    grad_enabled: bool
-    training: bool
-    state: dict
-    rng: tuple
-    output: torch.Tensor | None = None
-    kind: str = ""  # for D: "real", "fake", "both" (real and fake concatenated), "rescaled" or "other"
-    source: "_Call | None" = None  # for D's fakes: the G call that made them
-
-
-@dataclass
-class _Recording:
-    params: dict  # "D", "G": their parameters
-    stale: dict = field(default_factory=dict)  # "D", "G": the leftover gradients put in .grad before the call
-    z_size: int | None = None
-    batch: int | None = None
-    # ("call", _Call) | ("zero_grad", "d") | ("step", "d", grads) | ("backward", "D", whether .grad held anything)
-    events: list = field(default_factory=list)
-    calls: list = field(default_factory=list)
-
-
-def _rng_state(device) -> tuple:
-    cuda = torch.cuda.get_rng_state(device) if torch.device(device).type == "cuda" else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state: tuple, device) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state(state[1], device)
-
-
-@contextmanager
-def _watch(rec: _Recording, D: nn.Module, G: nn.Module, device):
-    """Record D's and G's calls and the backward passes that reach them, while inside."""
-    def before(name, module, args):
-        x = args[0] if args and torch.is_tensor(args[0]) else torch.empty(0)
-        call = _Call(name, len(rec.events), x.detach().clone(), x.requires_grad, torch.is_grad_enabled(),
-                     module.training, {k: v.clone() for k, v in module.state_dict().items()}, _rng_state(device))
-        rec.calls.append(call)
-        rec.events.append(("call", call))
-
-    def after(name, module, args, out):
-        call = next(c for c in reversed(rec.calls) if c.net == name)
-        call.output = out.detach().clone() if torch.is_tensor(out) else None
-
-    def backward(name, param, grad):  # runs before grad is added to param.grad
-        if not rec.events or rec.events[-1][:2] != ("backward", name):
-            rec.events.append(("backward", name, param.grad is not None and bool(param.grad.any())))
-
-    handles = []
-    for name, net in (("D", D), ("G", G)):
-        handles += [net.register_forward_pre_hook(partial(before, name)), net.register_forward_hook(partial(after, name))]
-        handles += [p.register_hook(partial(backward, name, p)) for p in net.parameters() if p.requires_grad]
-    try:
-        yield rec
-    finally:
-        for h in handles:
-            h.remove()
-
-
-class _Recorded:
-    """An optimizer that notes each zero_grad() and step() (with the gradients step() sees)."""
-
-    def watch(self, rec: _Recording, name: str):
-        self._rec, self._name = rec, name
-        return self
-
-    def zero_grad(self, set_to_none: bool = True):
-        if getattr(self, "_rec", None) is not None:
-            self._rec.events.append(("zero_grad", self._name))
-        super().zero_grad(set_to_none)
-
-    def step(self, closure=None):
-        if getattr(self, "_rec", None) is not None:
-            grads = {n: [None if p.grad is None else p.grad.detach().clone() for p in ps]
-                     for n, ps in self._rec.params.items()}
-            self._rec.events.append(("step", self._name, grads))
-        return super().step(closure)
-
-
-class _SGD(_Recorded, torch.optim.SGD):
-    pass
-
-
-class _Adam(_Recorded, torch.optim.Adam):
-    pass
-
-
-def _flat(tensors, params) -> torch.Tensor:
-    return torch.cat([(torch.zeros_like(p) if t is None else t).detach().reshape(-1).double().cpu()
-                      for t, p in zip(tensors, params)])
-
-
-def _replay(copy_: nn.Module, call: _Call, x: torch.Tensor, device) -> torch.Tensor:
-    """Run a copy of D or G as it was at `call` (state, train/eval mode, random state) on x."""
-    copy_.load_state_dict(call.state)
-    copy_.train(call.training)
-    saved = _rng_state(device)
-    _set_rng_state(call.rng, device)
-    try:
-        with torch.enable_grad():
-            return copy_(x)
-    finally:
-        _set_rng_state(saved, device)
-
-
-def _bce_basis(logits: torch.Tensor, params: list) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradients of mean(softplus(l)) and of mean(l): BCE(l, y) = softplus(l) - y * l."""
-    a = torch.autograd.grad(F.softplus(logits).mean(), params, retain_graph=True, allow_unused=True)
-    b = torch.autograd.grad(logits.mean(), params, allow_unused=True)
-    return _flat(a, params), _flat(b, params)
-
-
-def _fit(g: torch.Tensor, columns: list) -> tuple[list, float] | None:
-    """Least-squares coefficients of g on the columns, and the relative residual; None if the columns
-    are too close to parallel (or zero) for the coefficients to mean anything."""
-    m = torch.stack(columns, dim=1)
-    scale = m.norm(dim=0)
-    if scale.min() <= 1e-6 * scale.max() or torch.linalg.cond(m / scale) > 1e3:
-        return None
-    coef = torch.linalg.lstsq(m / scale, g.unsqueeze(1)).solution.squeeze(1) / scale
-    residual = ((m @ coef - g).norm() / g.norm().clamp_min(1e-30)).item()
-    return coef.tolist(), residual
 
 
 def _num(x: float) -> str:
@@ -516,46 +366,9 @@ def _near(x: float, y: float, tol: float = _TOL) -> bool:
     return abs(x - y) <= tol
 
 
-def _stale_share(g: torch.Tensor, stale: torch.Tensor) -> float:
-    """How much of the leftover gradient (random, so nearly orthogonal to any real one) is in g."""
-    return (g @ stale / (stale @ stale)).item()
-
-
-def _last(items, pred):
-    return next((x for x in reversed(items) if pred(x)), None)
-
-
-def _classify_d_calls(rec: _Recording, real: torch.Tensor) -> None:
-    """Mark each D call: real images, fakes (and which G call made them), both concatenated, or other."""
-    for c in rec.calls:
-        if c.net != "D":
-            continue
-        x = c.input
-        makers = [g for g in rec.calls if g.net == "G" and g.position < c.position and g.output is not None]
-        c.source = _last(makers, lambda g: g.output.shape == x.shape and torch.allclose(g.output, x, atol=1e-6, rtol=0))
-        if x.shape == real.shape and torch.equal(x, real):
-            c.kind = "real"
-        elif c.source is not None:
-            c.kind = "fake"
-        elif x.shape[:1] == (2 * len(real),) and (torch.equal(x[:len(real)], real) or torch.equal(x[len(real):], real)):
-            c.kind = "both"
-        elif x.shape == real.shape and torch.allclose(x, real * 2 - 1, atol=1e-5):
-            c.kind = "rescaled"
-        else:
-            c.kind = "other"
-
-
-def _steps(rec: _Recording, name: str) -> list:
-    return [e for e in rec.events if e[0] == "step" and e[1] == name]
-
-
-def _position(rec: _Recording, event) -> int:
-    return next(i for i, e in enumerate(rec.events) if e is event)
-
-
-def _empty_gradient(rec: _Recording, net: str, opt: str, loss: str, step) -> str:
+def _empty_gradient(rec: sr.Recording, net: str, opt: str, loss: str, step) -> str:
     """Why the gradients that `opt`.step() found for `net` were all zero."""
-    at = _position(rec, step)
+    at = sr.position(rec, step)
     earlier = rec.events[:at]
     last_backward = max((i for i, e in enumerate(earlier) if e[:2] == ("backward", net)), default=None)
     if last_backward is not None and any(e == ("zero_grad", opt[0]) for e in earlier[last_backward:]):
@@ -572,7 +385,7 @@ def _empty_gradient(rec: _Recording, net: str, opt: str, loss: str, step) -> str
            "and call d_loss.backward() before d_optimizer.step()"
 
 
-def _check_step_calls(rec: _Recording, real: torch.Tensor, z_size: int) -> None:
+def _check_step_calls(rec: sr.Recording, real: torch.Tensor, z_size: int) -> None:
     """What train_step called: G on a proper z, D on the real batch and the fakes, in train mode, each step once."""
     g_calls = [c for c in rec.calls if c.net == "G"]
     d_calls = [c for c in rec.calls if c.net == "D"]
@@ -605,7 +418,7 @@ def _check_step_calls(rec: _Recording, real: torch.Tensor, z_size: int) -> None:
             raise AssertionError(
                 "D scored real and fake images in one concatenated batch: with batch norm their statistics mix, and "
                 "D can tell the batches apart by them. Score them separately: D(real_images), D(fake_images.detach())")
-    d_steps, g_steps = len(_steps(rec, "d")), len(_steps(rec, "g"))
+    d_steps, g_steps = len(sr.steps(rec, "d")), len(sr.steps(rec, "g"))
     if d_steps == 0 and g_steps == 0:
         raise AssertionError("expected the discriminator's parameters to change (d_optimizer.step()): neither "
                              "d_optimizer.step() nor g_optimizer.step() was called")
@@ -629,9 +442,9 @@ def _update_gradient(rec, net: str):
     """The gradient net's optimizer stepped with (its one step() call), refused when it holds the gradients
     left over from before (no zero_grad()) or is empty."""
     opt, loss = f"{net.lower()}_optimizer", f"{net.lower()}_loss"
-    step = _steps(rec, net.lower())[0]
-    g = _flat(step[2][net], rec.params[net])
-    if _stale_share(g, rec.stale[net]) > 0.5:
+    step = sr.steps(rec, net.lower())[0]
+    g = sr.flat(step[2][net], rec.params[net])
+    if sr.stale_share(g, rec.stale[net]) > 0.5:
         raise AssertionError(
             f"Missing {opt}.zero_grad(): {net}'s update included the gradients left over from the previous step "
             f"(backward() adds to .grad). Call {opt}.zero_grad() before {loss}.backward()")
@@ -643,22 +456,22 @@ def _update_gradient(rec, net: str):
 def _check_d_update(rec, D_copy, smooth, device) -> None:
     """D's gradient at d_optimizer.step() against BCE(D(real), 1 or 0.9) + BCE(D(fake), 0)."""
     step, g = _update_gradient(rec, "D")
-    at = _position(rec, step)
+    at = sr.position(rec, step)
     before = [c for c in rec.calls if c.net == "D" and c.position < at and c.grad_enabled]
-    terms = {kind: _last(before, lambda c, kind=kind: c.kind == kind) for kind in ("real", "fake")}
+    terms = {kind: sr.last(before, lambda c, kind=kind: c.kind == kind) for kind in ("real", "fake")}
     copy_params = list(D_copy.parameters())
     columns, names = [], []
     for kind, call in terms.items():
         if call is not None:
-            logits = _replay(D_copy, call, call.input, device)
+            logits = sr.replay(D_copy, call, call.input, device)
             if not torch.allclose(logits.detach(), call.output, atol=1e-4, rtol=1e-3):
                 return  # D is not reproducible (its own random generator?): leave it to the other checks
-            columns += list(_bce_basis(logits, copy_params))
+            columns += list(sr.bce_basis(logits, copy_params))
             names.append(kind)
     generic = ("D's update does not match d_loss = real_loss(D(real_images), smooth) + fake_loss(D(fake_images.detach())): "
                "build D's loss from these two terms, the real images and the fakes scored separately")
     assert columns, generic
-    fitted = _fit(g, columns)
+    fitted = sr.fit(g, columns)
     if fitted is None:
         return  # D's logits too uniform (saturated) to tell the terms apart: leave it to the other checks
     coef, residual = fitted
@@ -716,12 +529,12 @@ def _check_d_weights(wr: float, wf: float, batch: int) -> None:
                              "d_loss = real_loss(...) + fake_loss(...) (their mean is fine too)")
 
 
-def _check_detach(rec: _Recording) -> None:
+def _check_detach(rec: sr.Recording) -> None:
     """D's update must not reach into G: the fakes it scores are detached (or made under torch.no_grad())."""
-    at = _position(rec, _steps(rec, "d")[0])
-    fake = _last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake")
+    at = sr.position(rec, sr.steps(rec, "d")[0])
+    fake = sr.last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake")
     if fake is not None and fake.attached:
-        g_at = _position(rec, _steps(rec, "g")[0])
+        g_at = sr.position(rec, sr.steps(rec, "g")[0])
         # The first backward pass into G after D's update is G's own: did it find D's gradients still in .grad?
         g_backward = next((e for e in rec.events[at:g_at] if e[:2] == ("backward", "G")), None)
         if g_at > at and g_backward is not None and g_backward[2]:
@@ -738,18 +551,18 @@ def _check_detach(rec: _Recording) -> None:
 def _check_g_update(rec, D_copy, G_copy, device) -> None:
     """G's gradient at g_optimizer.step() against the non-saturating BCE(D(G(z)), 1)."""
     step, g = _update_gradient(rec, "G")
-    at = _position(rec, step)
-    call = _last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake"
+    at = sr.position(rec, step)
+    call = sr.last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake"
                  and c.attached)
     generic = "G's update does not match g_loss = real_loss(D(fake_images)): G's loss is BCE of D's logits on " \
               "the fakes against the real label 1"
     assert call is not None, generic
-    fake = _replay(G_copy, call.source, call.source.input, device)
-    logits = _replay(D_copy, call, fake, device)
+    fake = sr.replay(G_copy, call.source, call.source.input, device)
+    logits = sr.replay(D_copy, call, fake, device)
     if not (torch.allclose(fake.detach(), call.input, atol=1e-4, rtol=1e-3)
             and torch.allclose(logits.detach(), call.output, atol=1e-4, rtol=1e-3)):
         return  # not reproducible: leave it to the other checks
-    fitted = _fit(g, list(_bce_basis(logits, list(G_copy.parameters()))))
+    fitted = sr.fit(g, list(sr.bce_basis(logits, list(G_copy.parameters()))))
     if fitted is None:
         return  # D's logits on the fakes too uniform (saturated) to tell the losses apart
     coef, residual = fitted
@@ -774,13 +587,13 @@ def _check_g_update(rec, D_copy, G_copy, device) -> None:
         f"G's gradient is {w:.2f} times that of real_loss(D(fake_images)): use g_loss = real_loss(D(fake_images))"
 
 
-def _explain_error(e: Exception, rec: _Recording) -> str:
+def _explain_error(e: Exception, rec: sr.Recording) -> str:
     """A learner-level reason for an exception train_step raised, as a whole message."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
     short = text.split(" (or directly")[0].split(". ")[0][:160]
     raised = f"train_step raised {e.__class__.__name__} ({short})"
-    d_steps = _steps(rec, "d")
-    d_at = _position(rec, d_steps[0]) if d_steps else len(rec.events)
+    d_steps = sr.steps(rec, "d")
+    d_at = sr.position(rec, d_steps[0]) if d_steps else len(rec.events)
     fakes = [c for c in rec.calls if c.net == "D" and c.kind == "fake" and c.grad_enabled]
     rescored = any(c.position > d_at for c in fakes)
     if "backward through the graph a second time" in text:
@@ -856,20 +669,20 @@ def _diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: i
     for name, net in (("D", D), ("G", G)):
         for p in net.parameters():
             p.grad = torch.randn(p.shape, generator=gen).to(device)  # what a previous step would leave
-        stale[name] = _flat([p.grad for p in net.parameters()], list(net.parameters()))
-    rec = _Recording({"D": list(D.parameters()), "G": list(G.parameters())}, stale, _Z, _B)
-    d_opt = _SGD(D.parameters(), lr=_LR).watch(rec, "d")
-    g_opt = _SGD(G.parameters(), lr=_LR).watch(rec, "g")
+        stale[name] = sr.flat([p.grad for p in net.parameters()], list(net.parameters()))
+    rec = sr.Recording({"D": list(D.parameters()), "G": list(G.parameters())}, stale, _Z, _B)
+    d_opt = sr.SGD(D.parameters(), lr=_LR).watch(rec, "d")
+    g_opt = sr.SGD(G.parameters(), lr=_LR).watch(rec, "g")
     kwargs = {} if smooth is None else {"smooth": smooth}
     call = f"train_step(D, G, d_optimizer, g_optimizer, real_images, z_size={_Z}" + \
         (f", smooth={smooth})" if kwargs else ")")
-    with _watch(rec, D, G, device):
+    with sr.watch(rec, D, G, device):
         try:
             train_step(D, G, d_opt, g_opt, real, _Z, **kwargs)
             error = None
         except Exception as e:  # noqa: BLE001
             error = e
-    _classify_d_calls(rec, real)
+    sr.classify_d_calls(rec, real)
     if error is not None:
         raise AssertionError(f"{_explain_error(error, rec)} [in {call}]") from error
     try:
@@ -885,17 +698,17 @@ def _diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: i
     return [c.input for c in rec.calls if c.net == "G"][:1]
 
 
-def _returned_order(values: list, rec: _Recording, real: torch.Tensor) -> str:
+def _returned_order(values: list, rec: sr.Recording, real: torch.Tensor) -> str:
     """If the four values are (d_loss, g_loss, D(x), D(G(z))) in another order, say which; else ''."""
     def bce(l, y):
         return F.binary_cross_entropy_with_logits(l, torch.full_like(l, y)).item()
 
-    d_at = _position(rec, _steps(rec, "d")[0]) if _steps(rec, "d") else len(rec.events)
-    g_at = _position(rec, _steps(rec, "g")[0]) if _steps(rec, "g") else len(rec.events)
+    d_at = sr.position(rec, sr.steps(rec, "d")[0]) if sr.steps(rec, "d") else len(rec.events)
+    g_at = sr.position(rec, sr.steps(rec, "g")[0]) if sr.steps(rec, "g") else len(rec.events)
     d_calls = [c for c in rec.calls if c.net == "D" and c.output is not None]
-    r = _last([c for c in d_calls if c.position < d_at], lambda c: c.kind == "real")
-    f = _last([c for c in d_calls if c.position < d_at], lambda c: c.kind == "fake")
-    gl = _last([c for c in d_calls if c.position < g_at], lambda c: c.kind == "fake" and c.attached)
+    r = sr.last([c for c in d_calls if c.position < d_at], lambda c: c.kind == "real")
+    f = sr.last([c for c in d_calls if c.position < d_at], lambda c: c.kind == "fake")
+    gl = sr.last([c for c in d_calls if c.position < g_at], lambda c: c.kind == "fake" and c.attached)
     if r is None or f is None or gl is None:
         return ""
     d_losses = [k * (bce(r.output, y) + bce(f.output, 0.0)) for k in (1, 0.5) for y in (1.0, 0.9)]
@@ -958,9 +771,9 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
     # 2. What it returns, and that D learns over a few steps with Adam, as in training.
     torch.manual_seed(0)
     D, G = Discriminator(conv_dim=16).to(device), Generator(z_size=100, conv_dim=16).to(device)
-    rec = _Recording({"D": list(D.parameters()), "G": list(G.parameters())})
-    d_opt = _Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)).watch(rec, "d")
-    g_opt = _Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999)).watch(rec, "g")
+    rec = sr.Recording({"D": list(D.parameters()), "G": list(G.parameters())})
+    d_opt = sr.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)).watch(rec, "d")
+    g_opt = sr.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999)).watch(rec, "g")
     real = torch.linspace(-1, 1, 3 * image_size * image_size, device=device).reshape(1, 3, image_size, image_size)
     real = (real.repeat(16, 1, 1, 1) + 0.2 * torch.randn(16, 3, image_size, image_size, device=device)).clamp(-1, 1)
     before_d = [p.detach().clone() for p in D.parameters()]
@@ -973,10 +786,10 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
     first = real_batch_loss()
     with torch.no_grad():
         expected_d_real = torch.sigmoid(D(real)).mean().item()  # D in train mode, as train_step sees it
-    with _watch(rec, D, G, device):
+    with sr.watch(rec, D, G, device):
         out = _run("train_step(D, G, d_optimizer, g_optimizer, real_images, 100)", train_step,
                    D, G, d_opt, g_opt, real, 100)
-    _classify_d_calls(rec, real)
+    sr.classify_d_calls(rec, real)
     assert isinstance(out, (tuple, list)) and len(out) == 4, \
         f"expected train_step to return (d_loss, g_loss, D(x), D(G(z))), got {type(out).__name__}" + \
         (f" of {len(out)} values" if isinstance(out, (tuple, list)) else "")

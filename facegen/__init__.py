@@ -5,6 +5,7 @@
     synthetic    cartoon faces when there is no real data checkpoints  atomic writes, checkpoints
     runs         what a checkpoint must match to resume   fast_step    autocast and the CUDA graph
     interrupt    Stop (Ctrl-C) ends training cleanly      fid          the Frechet Inception Distance
+    step_recorder  records and replays a learner's train_step, for problem_unittests.check_train_step
 
 No module here imports helpers.py; helpers.py imports from here.
 """
