@@ -200,19 +200,25 @@ def stop_on(nb: dict, step_number: list):
     return train_step
 
 
-def test_a_run_stopped_on_its_last_step_then_resumed_never_reports_0_images_per_second(nb, tmp_path, capsys,
-                                                                                       sigint_guard, no_loss_plot):
-    when = [STEPS_PER_EPOCH]  # Stop during the last step of the only epoch
-    first = run_train(nb, tmp_path, epochs=1, train_step=stop_on(nb, when))
+def test_a_stop_on_an_epochs_last_step_completes_the_epoch_and_the_resumed_run_reports_its_speed(
+        nb, tmp_path, capsys, sigint_guard, no_loss_plot):
+    when = [STEPS_PER_EPOCH]  # Stop during the last step of the first of two epochs
+    first = run_train(nb, tmp_path, epochs=2, train_step=stop_on(nb, when))
     assert first.summary["stopped_by"] == "stop" and first.summary["images_per_second"] > 0
+    assert first.summary["epochs_completed"] == 1 and len(first.samples_per_epoch) == 1, "the epoch was complete"
     when.clear()
     capsys.readouterr()
-    again = run_train(nb, tmp_path, epochs=1, train_step=stop_on(nb, when))
+    again = run_train(nb, tmp_path, epochs=2, train_step=stop_on(nb, when))
     assert "Resumed" in capsys.readouterr().out
-    assert again.summary["epochs_completed"] == 1
+    assert again.summary["epochs_completed"] == 2
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert sigint_guard == [], "the Stop reached the test's guard, not train()"
     assert summary["images_per_second"] > 0, f"summary.json says images_per_second {summary['images_per_second']}"
+
+
+def test_a_stop_on_the_runs_very_last_step_is_a_finished_run(nb, tmp_path, sigint_guard, no_loss_plot):
+    result = run_train(nb, tmp_path, epochs=1, train_step=stop_on(nb, [STEPS_PER_EPOCH]))
+    assert result.summary["stopped_by"] == "epochs" and result.summary["epochs_completed"] == 1
 
 
 # --- A corrupt or foreign checkpoint ----------------------------------------------------------------------
