@@ -360,9 +360,9 @@ def _finish(run: runs.RunState, why: str, summary: dict, generator: nn.Module, o
     if why == "stop":
         print(f"Stopped at {where}; saved {out_dir / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
-        print(f"Stopped after the time limit of {clock.limit / 60:g} minutes, at {where}: {runs.what_to_expect(run.epoch)} "
-              "For better faces: more minutes (FACEGEN_MINUTES=30; running again resumes), a GPU (40 epochs in "
-              "about a minute), or the pretrained generator (FACEGEN_PRETRAINED=1).")
+        print(f"Stopped after the time limit of {clock.limit / 60:g} minutes, at {where}: "
+              f"{runs.what_to_expect(run.epoch)} For better faces: more minutes (FACEGEN_MINUTES=30; running again "
+              "resumes), a GPU (40 epochs in about a minute), or the pretrained generator (FACEGEN_PRETRAINED=1).")
     if not run.samples_per_epoch:  # a run that ended inside its first epoch
         run.samples_per_epoch.append(sample_images(generator, run.fixed_z))
     save_images(run.samples_per_epoch[-1], out_dir / "samples.png")

@@ -243,8 +243,9 @@ def what_to_expect(epochs: int) -> str:
 
 def already_complete(run: RunState, out_dir: Path, generator: nn.Module) -> TrainResult:
     """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
-    print(f"This run is already complete ({run.epoch} epochs; {out_dir / 'checkpoint.pt'}). To train further, "
-          f"set epochs above {run.epoch} (FACEGEN_EPOCHS); to start over, set FACEGEN_FRESH=1.")
+    epochs = f"{run.epoch} epoch{'' if run.epoch == 1 else 's'}"
+    print(f"This run is already complete ({epochs}; {out_dir / 'checkpoint.pt'}). To train further, set epochs "
+          f"above {run.epoch} (FACEGEN_EPOCHS); to start over, set FACEGEN_FRESH=1.")
     summary_file = out_dir / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": run.epoch}
     return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)

@@ -115,7 +115,7 @@ def test_rerunning_a_finished_training_cell_says_it_is_complete_and_keeps_the_su
     assert summary(tmp_path)["images_per_second"] > 0
 
     again = learner.run(train)
-    assert "already complete (1 epochs" in again and "FACEGEN_FRESH=1" in again, again
+    assert "already complete (1 epoch;" in again and "FACEGEN_FRESH=1" in again, again
     assert "Epoch" not in again, "a complete run must not train again"
     assert (tmp_path / "out" / "summary.json").read_bytes() == before, "the summary must not be overwritten"
 
