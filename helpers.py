@@ -67,8 +67,8 @@ class FaceDataset(torch.utils.data.Dataset):
     """All faces as one uint8 tensor, kept on the training device, served through your `scale`.
 
     dataset[i] is one face, scaled from [0, 1] to [-1, 1]; dataset.__getitems__([i, j, ...]), which
-    the DataLoader calls for a whole batch, gathers and scales the batch in one tensor operation on
-    the device: no per-image Python, no copy from the CPU while training.
+    the DataLoader calls with a whole batch's indices, gathers and scales the batch in one tensor
+    operation on the device: no image is handled one by one, nothing is copied from the CPU.
     """
 
     def __init__(self, images: torch.Tensor, scale: Callable, device: torch.device | str = "cpu"):
@@ -115,6 +115,7 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
     (yours, from step 3), made on `device`. Incomplete batches are dropped, so all have the same size."""
     if scale is None:
         raise FacegenError("get_dataloader needs scale=: the function of step 3 that maps [0, 1] to [-1, 1]")
+
     def check_batch_size(n_images: int) -> None:
         if not 1 <= batch_size <= n_images:
             raise FacegenError(f"FACEGEN_BATCH_SIZE={batch_size} must be between 1 and the number of images "

@@ -203,8 +203,8 @@ class RunSaver:
         self.writer.wait()
 
 
-def summary(run: RunState, why: str, precision: str, step, clock,
-             images_at_start: int, loader, dataset, ema_decay, device) -> dict:
+def summary(run: RunState, why: str, precision: str, step, clock, images_at_start: int, loader, dataset,
+            ema_decay, device) -> dict:
     """What summary.json says about this run."""
     if device.type == "cuda":
         torch.cuda.synchronize()
