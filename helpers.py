@@ -53,6 +53,9 @@ def explain_stubs() -> None:
         return
 
     def brief(shell, etype, evalue, tb, tb_offset=None):
+        if not str(evalue).startswith("not implemented yet: "):  # not a stub: the usual traceback
+            shell._showtraceback(etype, evalue, shell.InteractiveTB.structured_traceback(etype, evalue, tb, tb_offset))
+            return
         print(f"Not implemented yet: {str(evalue).removeprefix('not implemented yet: ')}. Write that step, run its "
               "cell, then run this one again.", file=sys.stderr)
 

@@ -316,3 +316,23 @@ def test_interpolate_gives_rows_of_faces_that_start_and_end_at_their_own_z(nb):
     faces = helpers.interpolate(G, rows=2, steps=5, z_size=100)
     assert faces.shape == (10, 3, 32, 32) and faces.dtype == torch.uint8
     assert not torch.equal(faces[0], faces[4]), "a row should change from its first face to its last"
+
+
+@pytest.mark.slow
+def test_explain_stubs_shortens_only_the_exercises_own_not_implemented_errors():
+    """In a real kernel: a stub's error is one line naming its step; any other NotImplementedError (a
+    library's) keeps its traceback."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import helpers\nhelpers.explain_stubs()"),
+                nbformat.v4.new_code_cell("raise NotImplementedError('not implemented yet: step 3, scale')"),
+                nbformat.v4.new_code_cell("raise NotImplementedError('this op is not implemented on MPS')")]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(Path(helpers.__file__).parent)}})
+    client.execute()
+    stub, other = nb.cells[1].outputs, nb.cells[2].outputs
+    assert [o.output_type for o in stub] == ["stream"]
+    assert stub[0].text.startswith("Not implemented yet: step 3, scale. Write that step")
+    assert [o.output_type for o in other] == ["error"] and other[0].traceback
