@@ -161,10 +161,10 @@ def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_lea
 
 
 def test_the_pretrained_route_writes_its_own_outputs(start_learner, tmp_path):
-    learner = start_learner(FACEGEN_PRETRAINED="1")
+    learner = start_learner(FACEGEN_PRETRAINED="1", FACEGEN_FID_SAMPLES="16")  # FID too, as on a GPU
     texts = [learner.run(i) for i, c in enumerate(learner.nb.cells) if c.cell_type == "code"]
     assert any("nothing was trained here" in t for t in texts)
     out = tmp_path / "out"
     assert (out / "samples.png").exists() and not (out / "checkpoint.pt").exists()
-    assert summary(tmp_path)["trained_here"] is False
+    assert summary(tmp_path)["trained_here"] is False and summary(tmp_path)["fid_samples"] == 16
     assert not any("Epoch" in t for t in texts)
