@@ -14,6 +14,7 @@ package facegen/, one job per module.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import sys
@@ -75,8 +76,12 @@ class FaceDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, images: torch.Tensor, scale: Callable, device: torch.device | str = "cpu"):
-        self.fingerprint = hashlib.sha256(images.cpu().numpy().tobytes()).hexdigest()[:16]  # the resume key
         self.images, self.scale = images.to(device), scale
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """A digest of the faces, for the run's resume key (computed when train() first asks)."""
+        return hashlib.sha256(self.images.cpu().numpy().tobytes()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.images)
