@@ -14,9 +14,6 @@ package facegen/, one job per module.
 from __future__ import annotations
 
 import copy
-import functools
-import hashlib
-import itertools
 import sys
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -27,16 +24,17 @@ import torch.nn as nn
 from PIL import Image, ImageDraw
 from torchvision.utils import make_grid, save_image
 
-from facegen import FacegenError, fast_step, runs
+from facegen import FacegenError, runs
 from facegen.checkpoints import load_generator, write_atomically, write_json
 from facegen.decode import load_images
-from facegen.device import pick_device, pick_precision
+from facegen.device import pick_device
+from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available, fid_every
 from facegen.interrupt import StopRequest
 from facegen.locate import HERE, find_dataset
 from facegen.parameters import Config, read_parameters, training_budget
-from facegen.progress import Clock, LossLog, ProgressBar
-from facegen.sampling import sample_images, to_uint8
+from facegen.progress import HISTORY_KEYS, Clock
+from facegen.sampling import fixed_noise, sample_images, to_uint8
 from facegen.zipdata import DataSource, list_image_names
 
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
@@ -77,11 +75,6 @@ class FaceDataset(torch.utils.data.Dataset):
 
     def __init__(self, images: torch.Tensor, scale: Callable, device: torch.device | str = "cpu"):
         self.images, self.scale = images.to(device), scale
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """A digest of the faces, for the run's resume key (computed when train() first asks)."""
-        return hashlib.sha256(self.images.cpu().numpy().tobytes()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -267,60 +260,62 @@ class GeneratorAverage:
 def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
           train_step: Callable, train_loader, epochs: int, z_size: int = 100, *, smooth: bool = True,
           ema_decay: float | None = 0.999, seed: int = 0, max_minutes: float | None = None,
-          out_dir: Path = Path("outputs"), resume: bool = True, eager: bool | None = None,
-          precision: str = "auto", device: torch.device | None = None, dataset: DataSource | None = None,
-          on_epoch_end: Callable | None = None, sample_size: int = 64, log_every: int | None = None,
-          checkpoint_minutes: float = 2.0) -> runs.TrainResult:
-    """Train D and G: train_step on every batch of train_loader (a DataLoader, or any iterable with a
-    length, of image batches (B, 3, S, S) in [-1, 1], or of (images, labels)), for `epochs` epochs or
-    `max_minutes`.
+          out_dir: Path = Path("outputs"), fresh: bool = False, data: str = "", sample_size: int = 64,
+          log_every: int | None = None, checkpoint_minutes: float = 2.0,
+          on_epoch_end: Callable | None = None) -> runs.TrainResult:
+    """Train D and G: train_step on every batch of train_loader, for `epochs` epochs or `max_minutes`.
 
-    It logs the losses, draws the fixed z after each epoch (from the EMA of G when ema_decay is
-    set), and checkpoints every epoch, every checkpoint_minutes and on Stop, so running it again
-    resumes the same run (see facegen/runs.py for what "the same" means). on_epoch_end(epoch, G)
+    The run lives in a folder under out_dir/runs/ named by its settings (facegen/runs.py): the same
+    settings resume it, other settings (or fresh=True) start a new folder. Stop (or Ctrl-C) finishes
+    the step, saves and returns; pressed twice, it interrupts at once. on_epoch_end(epoch, generator)
     runs after each epoch (e.g. FID); its time is not counted as training.
     """
-    device = device or next(D.parameters()).device
-    precision = pick_precision(device) if precision == "auto" else precision
-    memory_format = fast_step.memory_format(device)
-    D.to(memory_format=memory_format).train()
-    G.to(memory_format=memory_format).train()
+    check_optimizers(D, G, d_optimizer, g_optimizer)
+    steps = _steps_per_epoch(train_loader)
     average = GeneratorAverage(G, ema_decay) if ema_decay else None
-    out_dir, sampler = Path(out_dir), average.generator if average else (lambda: G)
-    key = runs.run_key(D, G, d_optimizer, g_optimizer, train_step, train_loader, z_size=z_size, smooth=smooth,
-                       ema_decay=ema_decay, seed=seed)
-    torch.manual_seed(seed)
-    run = runs.resume(out_dir / "checkpoint.pt", key, D, G, d_optimizer, g_optimizer, average, device) \
-        if resume else None
-    if run is not None and run.epoch >= epochs:
-        return runs.already_complete(run, out_dir, sampler())
-    run = run or runs.RunState.fresh(D, G, sample_size, z_size, seed, device)
-    step = fast_step.StepRunner(train_step, D, G, d_optimizer, g_optimizer, z_size, device, precision,
-                                fast_step.eager_requested() if eager is None else eager,
-                                after_step=average.update if average else None, smooth=smooth)
-    steps_per_epoch, clock, images_at_start = _steps_per_epoch(train_loader), Clock(max_minutes), run.images_seen
-    saver = runs.RunSaver(out_dir / "checkpoint.pt", key, D, G, d_optimizer, g_optimizer, average, clock, device,
-                          checkpoint_minutes)
-    bar = ProgressBar(clock, run.epoch * steps_per_epoch + run.batch, epochs * steps_per_epoch)
-    log = LossLog(run, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch, bar, saver.path)
-    with bar, StopRequest() as stop, saver:
-        while run.epoch < epochs and not clock.out_of_time() and not stop.requested:
-            for real in _epoch_batches(train_loader, run, device, memory_format):
-                losses = step(real)
-                run.batch, run.images_seen = run.batch + 1, run.images_seen + len(real)
-                log.add(losses)
-                bar.advance()
-                if clock.out_of_time() or stop.requested:
+    sampler = average.generator if average else lambda: G  # the generator the samples come from
+    settings = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, z_size=z_size, smooth=smooth,
+                                 ema_decay=ema_decay, seed=seed, data=data)
+    run = runs.Run.open(out_dir, settings, fresh, (D, G, d_optimizer, g_optimizer, average), sample_size)
+    if run.epoch >= epochs:
+        return runs.already_complete(run, sampler())
+    clock = Clock(max_minutes)
+    D.train(), G.train()
+    with run.training(epochs, clock, steps, log_every, checkpoint_minutes), StopRequest() as stop:
+        while run.epoch < epochs and not (stop.requested or clock.out_of_time()):
+            for real in run.batches(train_loader):  # this epoch's, after those a resumed run has done
+                d_loss, g_loss, d_real, d_fake = train_step(D, G, d_optimizer, g_optimizer, real, z_size, smooth)
+                if average:
+                    average.update()
+                run.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar
+                if stop.requested or clock.out_of_time():
                     break
-                if saver.due() and log.count == 0:  # right after a log line: the saved history is whole
-                    saver.save(run)
-            log.flush()
-            if run.batch == steps_per_epoch:  # the epoch is complete (also when stopped on its last step)
-                _end_epoch(run, epochs, sampler(), bar, clock, on_epoch_end)
-            saver.save(run)
+                run.save_if_due()  # a checkpoint every checkpoint_minutes
+            if run.epoch_complete():
+                run.end_epoch(sampler())  # samples from the fixed z; the epoch's losses
+                if on_epoch_end is not None:
+                    with clock.pause():
+                        on_epoch_end(run.epoch, sampler())
+            run.save()  # a checkpoint after every epoch, and when stopped
     why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
-    summary = runs.summary(run, why, precision, step, clock, images_at_start, train_loader, dataset, ema_decay, device)
-    return _finish(run, why, summary, sampler(), out_dir, clock)
+    return _finish(run, why, run.summary(why, train_step), sampler())
+
+
+def check_optimizers(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer) -> None:
+    """Refuse, in one line, optimizers that do not hold exactly D's and G's current parameters."""
+    for name, optimizer, net, other in (("d_optimizer", d_optimizer, "D", "G"), ("g_optimizer", g_optimizer, "G", "D")):
+        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        own, others = ({id(p) for p in m.parameters()} for m in ((D, G) if net == "D" else (G, D)))
+        if held == own:
+            continue
+        if held == others:
+            why = f"holds {other}'s parameters: the optimizers are swapped"
+        elif not held & own:
+            why = f"holds none of {net}'s current parameters: {net} was rebuilt after the optimizers were made"
+        else:
+            why = f"holds {len(held & own)} of {net}'s {len(own)} parameter tensors (and {len(held - own)} others)"
+        raise FacegenError(f"{name} {why}. Make it with {net}.parameters() and run the optimizers' cell (step 7) "
+                           "again after building the networks.")
 
 
 def _steps_per_epoch(loader) -> int:
@@ -335,68 +330,39 @@ def _steps_per_epoch(loader) -> int:
     return steps
 
 
-def _epoch_batches(loader, run: runs.RunState, device: torch.device, memory_format):
-    """This epoch's batches on the device, skipping those a resumed run has already done.
-    Batches of (images, labels), as an ImageFolder gives, are reduced to the images."""
-    sampler = getattr(loader, "sampler", None)
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(run.epoch)
-    for batch in itertools.islice(loader, run.batch, None):
-        images = batch[0] if isinstance(batch, (list, tuple)) else batch
-        if not (torch.is_tensor(images) and images.ndim == 4 and images.shape[1] == 3):
-            raise FacegenError(f"train_loader must yield image batches of shape (B, 3, S, S), got "
-                               f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
-        yield images.to(device, non_blocking=True, memory_format=memory_format)
-
-
-def _end_epoch(run: runs.RunState, epochs: int, generator: nn.Module, bar: ProgressBar, clock: Clock,
-               on_epoch_end: Callable | None) -> None:
-    """Draw the fixed z, print the epoch's losses, run on_epoch_end (not timed) and count the epoch."""
-    run.samples_per_epoch.append(sample_images(generator, run.fixed_z))
-    h = run.history
-    bar.write(f"Epoch {run.epoch + 1:3d}/{epochs} | d_loss {h['d_loss'][-1]:.4f} | g_loss {h['g_loss'][-1]:.4f} | "
-              f"D(x) {h['d_real'][-1]:.3f} | D(G(z)) {h['d_fake'][-1]:.3f}")
-    run.epoch, run.batch = run.epoch + 1, 0
-    if on_epoch_end is not None:
-        with clock.pause():
-            on_epoch_end(run.epoch, generator)
-
-
-def _finish(run: runs.RunState, why: str, summary: dict, generator: nn.Module, out_dir: Path,
-            clock: Clock) -> runs.TrainResult:
+def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> runs.TrainResult:
     """Say how training ended, write samples.png, losses.png and summary.json, and return the result."""
-    where = f"epoch {run.epoch + 1}, step {run.batch}" if run.batch else f"the end of epoch {run.epoch}"
+    state, folder = run.state, run.folder
     if why == "stop":
-        print(f"Stopped at {where}; saved {out_dir / 'checkpoint.pt'}. Run this cell again to resume.")
+        print(f"Stopped at {state.where()}; saved {folder / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
-        print(f"Stopped after the time limit of {clock.limit / 60:g} minutes, at {where}: "
-              f"{runs.what_to_expect(run.epoch)} For better faces: more minutes (FACEGEN_MINUTES=30; running again "
-              "resumes), a GPU (40 epochs in about a minute), or the pretrained generator (FACEGEN_PRETRAINED=1).")
-    if not run.samples_per_epoch:  # a run that ended inside its first epoch
-        run.samples_per_epoch.append(sample_images(generator, run.fixed_z))
-    save_images(run.samples_per_epoch[-1], out_dir / "samples.png")
-    if run.history["step"]:
-        plot_losses(run.history, out_dir / "losses.png", show=False)
-    write_json(out_dir / "summary.json", summary)
-    return runs.TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
+        print(f"Stopped after the time limit of {run.clock.limit / 60:g} minutes, at {state.where()}: "
+              f"{runs.what_to_expect(state.epoch)} For better faces: more minutes (FACEGEN_MINUTES=30; running again "
+              "resumes), a GPU (40 epochs in minutes), or the pretrained generator (FACEGEN_PRETRAINED=1).")
+    if not state.samples_per_epoch:  # a run that ended inside its first epoch
+        state.samples_per_epoch.append(sample_images(generator, state.fixed_z))
+    save_images(state.samples_per_epoch[-1], folder / "samples.png")
+    if state.history["step"]:
+        plot_losses(state.history, folder / "losses.png", show=False)
+    write_json(folder / "summary.json", summary)
+    return runs.TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)
 
 
 def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: int = 64, seed: int = 0,
                    path: Path = HERE / "assets" / "generator.pt") -> runs.TrainResult:
     """Instead of training: load the generator trained for the README, draw the fixed z with it, and
-    write samples.png and a summary.json that says nothing was trained here."""
+    write samples.png and a summary.json that says nothing was trained here (in out_dir/runs/pretrained/)."""
     load_generator(G, path)
-    device = next(G.parameters()).device
-    fixed_z = torch.randn(sample_size, z_size, generator=torch.Generator().manual_seed(seed)).to(device)
+    fixed_z = fixed_noise(sample_size, z_size, seed).to(next(G.parameters()).device)
     samples = sample_images(G, fixed_z)
-    out_dir = Path(out_dir)
-    save_images(samples, out_dir / "samples.png")
+    folder = Path(out_dir) / "runs" / "pretrained"
+    save_images(samples, folder / "samples.png")
     summary = {"trained_here": False, "generator": str(path), "epochs_completed": 0, "images_seen": 0,
                "note": "pretrained generator (40 epochs on the 32,600 real faces, trained for the README)"}
-    write_json(out_dir / "summary.json", summary)
+    write_json(folder / "summary.json", summary)
     print(f"Loaded the pretrained generator {path.name} (40 epochs on the 32,600 real faces); nothing was trained "
-          f"here. Wrote samples.png and summary.json to {out_dir}/.")
-    return runs.TrainResult({k: [] for k in runs.HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G)
+          f"here. Wrote samples.png and summary.json to {folder}/.")
+    return runs.TrainResult({k: [] for k in HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G, folder)
 
 
 # ----------------------------------------------------------------------------------------------

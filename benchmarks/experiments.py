@@ -26,14 +26,15 @@ from facegen.fid import load_inception
 
 
 def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples: int, inception,
-                    conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, **train_options) -> dict:
-    """One training run from seed 0; returns its summary with the FID of its final generator."""
+                    conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, fast=True) -> dict:
+    """One training run from seed 0 (fast: through helpers.FastStep); returns its summary with the FID
+    of its final generator."""
     D, G, d_opt, g_opt = build_models(nb, device, conv_dim=conv_dim, d_lr=d_lr, g_lr=g_lr)
     loader = helpers.get_dataloader(128, images=images, scale=nb["scale"], device=device)
+    step = helpers.FastStep(nb["train_step"], D, G, device) if fast else nb["train_step"]
     start = time.perf_counter()
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=epochs, device=device,
-                           out_dir=out_dir, resume=False, smooth=smooth, ema_decay=0.999 if ema else None,
-                           **train_options)
+    result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, out_dir=out_dir, fresh=True,
+                           smooth=smooth, ema_decay=0.999 if ema else None)
     seconds = time.perf_counter() - start
     final_G = result.generator
     score = helpers.fid(final_G, images, fid_samples, device=device, cache_dir=out_dir.parent / "cache",
@@ -49,7 +50,7 @@ def fast_vs_fp32(nb, images, device, out: Path, epochs: int, fid_samples: int, i
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     plain = train_and_score(nb, images, device, out / "fp32", epochs, fid_samples, inception,
-                            smooth=True, ema=True, precision="fp32", eager=True)
+                            smooth=True, ema=True, fast=False)
     torch.backends.cudnn.allow_tf32 = True
     fast = train_and_score(nb, images, device, out / "fast", epochs, fid_samples, inception, smooth=True, ema=True)
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.6), gridspec_kw={"width_ratios": [1.3, 1.3, 1, 1]})

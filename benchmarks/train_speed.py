@@ -62,12 +62,14 @@ def reference_loop(nb: dict, folder: Path, device: torch.device, seconds: float,
 
 
 def notebook_training(nb: dict, images: torch.Tensor, device: torch.device, seconds: float, out_dir: Path,
-                      batch_size: int = 128, **options) -> dict:
-    """helpers.train for `seconds`; returns its summary (images_per_second over the whole run)."""
+                      batch_size: int = 128, precision: str = "auto") -> dict:
+    """helpers.train with helpers.FastStep, as the notebook trains, for `seconds`; returns its summary
+    (images_per_second over the whole run)."""
     D, G, d_opt, g_opt = build_models(nb, device, seed=0)
     loader = helpers.get_dataloader(batch_size, images=images, scale=nb["scale"], device=device)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=10_000, device=device,
-                           max_minutes=seconds / 60, out_dir=out_dir, resume=False, **options)
+    step = helpers.FastStep(nb["train_step"], D, G, device, precision)
+    result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=10_000, max_minutes=seconds / 60,
+                           out_dir=out_dir, fresh=True)
     return result.summary
 
 

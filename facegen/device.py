@@ -34,12 +34,14 @@ def pick_device(requested: str = "") -> torch.device:
 def pick_precision(device: torch.device) -> str:
     """'bf16' where the hardware does bfloat16 fast, else 'fp32'.
 
-    CUDA: any GPU with bf16 support. CPUs: only with AVX512-BF16 or AMX instructions, which
+    CUDA: compute capability 8.0 or more (Ampere and newer), which do bf16 natively; below it (e.g.
+    the T4, 7.5, of free notebook services) torch.cuda.is_bf16_supported() can be true by emulation,
+    which is slow, so fp32 is kept. CPUs: only with AVX512-BF16 or AMX instructions, which
     oneDNN uses for bf16 convolutions (measured per step on a 2-core AMD EPYC with AVX512-BF16:
     about 1.5x over fp32). Elsewhere (e.g. AVX2 alone) bf16 is emulated and slower, so fp32 is kept.
     """
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp32"
     if device.type == "cpu" and _cpu_has_fast_bf16():
         return "bf16"
     return "fp32"

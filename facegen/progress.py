@@ -68,6 +68,9 @@ class ProgressBar:
     def __exit__(self, *exc) -> None:
         self.bar.close()
 
+    def close(self) -> None:
+        self.bar.close()
+
 
 class LossLog:
     """Sums train_step's (d_loss, g_loss, D(x), D(G(z))) on the device and appends their means to

@@ -1,132 +1,161 @@
-"""Which checkpoint belongs to this run, and what a checkpoint holds.
+"""Runs you can see: each run is a folder, outputs/runs/<name>/, and its identity is a plain dict.
 
-A checkpoint is resumed only when it is the same run: the same architecture, optimizer settings,
-train_step code (and the functions it calls, such as real_loss), data, batch size, z size, label
-smoothing, weight average and seed, and the networks start from the weights that run started from
-(or stand where it stopped). Anything else starts fresh and says what changed.
+A run's settings (run_settings) are what a learner can read: the networks as printed, each
+optimizer's settings, the batch size, the data, z_size, label smoothing, the weight average and the
+seed. They are written to settings.json in the run's folder and stored in every checkpoint, as
+nanoGPT stores its config. One rule: the same settings resume the run in their folder; other
+settings (or fresh=True) get a new folder beside it. No file of another run is renamed or
+overwritten. Code is not compared: after editing train_step or the losses, start over with
+FACEGEN_FRESH=1.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import itertools
 import json
-import os
-import types
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from facegen.checkpoints import CheckpointWriter, load_checkpoint
+from facegen import FacegenError
+from facegen.checkpoints import CheckpointWriter, load_checkpoint, write_json
 from facegen.device import device_name
-from facegen.progress import HISTORY_KEYS
+from facegen.progress import HISTORY_KEYS, LossLog, ProgressBar
+from facegen.sampling import fixed_noise, sample_images
 
-# Optimizer options that change how fast the step runs, not what it computes.
+# Optimizer options that change how fast a step runs, not what it computes.
 IMPLEMENTATION_OPTIONS = {"params", "foreach", "fused", "capturable", "differentiable"}
 
 
-def digest(value) -> str:
-    """A short, stable digest of any JSON-able value (or bytes)."""
-    data = value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode()
-    return hashlib.sha256(data).hexdigest()[:16]
+def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict:
+    """{"type": "Adam", "lr": 0.0002, "betas": [0.5, 0.999], ...}: what the optimizer does, not how fast."""
+    groups = [{k: v for k, v in group.items() if k not in IMPLEMENTATION_OPTIONS} for group in optimizer.param_groups]
+    return {"type": type(optimizer).__name__, **(groups[0] if len(groups) == 1 else {"groups": groups})}
 
 
-def code_digest(fn, seen: set | None = None) -> str:
-    """A digest of a function's code and of every function it calls by a global name (real_loss,
-    fake_loss, ...), so editing any of them makes a different run."""
-    seen = set() if seen is None else seen
-    code = getattr(fn, "__code__", None)
-    if code is None or id(fn) in seen:
-        return ""
-    seen.add(id(fn))
-    parts = [_code_bytes(code), repr(fn.__defaults__)]
-    for name in sorted(_global_names(code)):
-        called = fn.__globals__.get(name)
-        if isinstance(called, types.FunctionType):
-            parts.append(name + code_digest(called, seen))
-    return digest("|".join(map(str, parts)))
+def run_settings(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer, loader, **values) -> dict:
+    """The run's identity as plain JSON values: the networks as printed, the optimizers, the batch size,
+    the number of images, and values (z_size, smooth, ema_decay, seed, data, ...)."""
+    settings = {**values, "batch_size": getattr(loader, "batch_size", None) or len(next(iter(loader))),
+                "images": len(getattr(loader, "dataset", [])) or None,
+                "d_optimizer": optimizer_settings(d_optimizer), "g_optimizer": optimizer_settings(g_optimizer),
+                "D": str(D).splitlines(), "G": str(G).splitlines()}
+    return json.loads(json.dumps(settings, default=str))  # tuples become lists, as they will read back
 
 
-def _code_bytes(code: types.CodeType) -> str:
-    """Bytecode and constants of a code object and the code objects nested in it."""
-    nested = [_code_bytes(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts]
-    return f"{code.co_code.hex()}{code.co_names}{nested}"
+def run_name(settings: dict) -> str:
+    """A folder name a learner can read, e.g. 'batch128-lr0.0002-seed0'."""
+    lr = settings["d_optimizer"].get("lr", "")
+    return f"batch{settings['batch_size']}-lr{lr:g}-seed{settings['seed']}" if isinstance(lr, float) else \
+        f"batch{settings['batch_size']}-seed{settings['seed']}"
 
 
-def _global_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _global_names(const)
-    return names
+def _read_settings(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "settings.json").read_text())
+    except (OSError, ValueError):
+        return None
 
 
-def weights_digest(*models: nn.Module) -> str:
-    """A digest of the models' weights and buffers (whatever device or memory layout they are in)."""
-    h = hashlib.sha256()
-    for model in models:
-        for name, tensor in model.state_dict().items():
-            h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+def differences(old: dict, new: dict, prefix: str = "") -> str:
+    """What differs between two settings, in one line: 'smooth True -> False, d_optimizer lr 0.0002 -> 0.0001,
+    the layers of D'."""
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key in ("D", "G"):
+            parts.append(f"the layers of {key}")
+        elif isinstance(a, dict) and isinstance(b, dict):
+            parts.append(differences(a, b, f"{prefix}{key} "))
+        else:
+            parts.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return ", ".join(parts)
 
 
-def optimizer_settings(optimizer: torch.optim.Optimizer) -> list[dict]:
-    """What an optimizer does (type, lr, betas, ...), leaving out how fast it does it (fused, ...)."""
-    return [type(optimizer).__name__] + [{k: v for k, v in group.items() if k not in IMPLEMENTATION_OPTIONS}
-                                         for group in optimizer.param_groups]
-
-
-def data_identity(loader) -> str:
-    """What the loader serves: the dataset's own fingerprint where it has one (FaceDataset: the faces and
-    the code of its scale function), else
-    its type, size and root folder (e.g. an ImageFolder)."""
-    dataset = getattr(loader, "dataset", loader)
-    fingerprint = getattr(dataset, "fingerprint", None)
-    if fingerprint:  # the faces, and the scale function they go through
-        return fingerprint + code_digest(getattr(dataset, "scale", None))
-    size = len(dataset) if hasattr(dataset, "__len__") else "?"
-    return f"{type(dataset).__name__}:{size}:{getattr(dataset, 'root', '')}"
-
-
-def run_key(D, G, d_optimizer, g_optimizer, train_step, loader, **settings) -> dict:
-    """Everything that changes what training does, except the starting weights (see resume)."""
-    shapes = {f"{n}.{k}": list(v.shape) for n, m in (("D", D), ("G", G)) for k, v in m.state_dict().items()}
-    return {"architecture": digest(shapes),
-            "d_optimizer": digest(optimizer_settings(d_optimizer)),
-            "g_optimizer": digest(optimizer_settings(g_optimizer)),
-            "train_step": code_digest(train_step), "data": data_identity(loader),
-            "batch_size": getattr(loader, "batch_size", None), **settings}
+def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple[Path, bool]:
+    """(the folder of the run with these settings, whether it already existed). A new folder gets
+    settings.json at once and the reason is said in one line; an existing one is never changed here."""
+    runs, base = Path(out_dir) / "runs", run_name(settings)
+    folders = (runs / (base if i == 1 else f"{base}-{i}") for i in itertools.count(1))
+    existing = list(itertools.takewhile(Path.exists, folders))
+    if not fresh:
+        for folder in existing:
+            if _read_settings(folder) == settings:
+                return folder, True
+    latest = max(runs.glob("*/settings.json"), key=lambda p: p.stat().st_mtime, default=None)
+    folder = runs / (base if not existing else f"{base}-{len(existing) + 1}")
+    write_json(folder / "settings.json", settings)
+    if fresh and existing:
+        print(f"New run in {folder}/ (FACEGEN_FRESH=1; the earlier runs beside it are kept as they are).")
+    elif latest is not None:
+        print(f"New run in {folder}/: the last run, {latest.parent}/, has other settings "
+              f"({differences(_read_settings(latest.parent) or {}, settings)}).")
+    else:
+        print(f"New run in {folder}/ (its settings are in settings.json).")
+    return folder, False
 
 
 @dataclasses.dataclass
 class RunState:
-    """Where a run stands; what a checkpoint stores besides the weights and optimizers."""
+    """Where a run stands; what a checkpoint stores besides the weights and the optimizers."""
 
     fixed_z: torch.Tensor
-    history: dict
-    samples_per_epoch: list
+    history: dict = dataclasses.field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    samples_per_epoch: list = dataclasses.field(default_factory=list)
     epoch: int = 0  # epochs completed
     batch: int = 0  # batches done in the current epoch
     images_seen: int = 0
     seconds_before: float = 0.0  # training time of earlier sessions of this run
-    start_weights: str = ""  # digest of D's and G's weights when the run started
 
-    @classmethod
-    def fresh(cls, D, G, sample_size: int, z_size: int, seed: int, device) -> RunState:
-        fixed_z = torch.randn(sample_size, z_size, generator=torch.Generator().manual_seed(seed)).to(device)
-        return cls(fixed_z, {k: [] for k in HISTORY_KEYS}, [], start_weights=weights_digest(D, G))
+    def where(self) -> str:
+        return f"epoch {self.epoch + 1}, step {self.batch}" if self.batch else f"the end of epoch {self.epoch}"
 
 
-def checkpoint_state(run: RunState, key: dict, D, G, d_optimizer, g_optimizer, average, seconds: float,
-                     device) -> dict:
+def _load(module, state: dict, name: str, path: Path) -> None:
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise FacegenError(f"{path} does not fit this {name} ({str(e).splitlines()[0]}); start a new run with "
+                           "FACEGEN_FRESH=1.") from None
+
+
+def resume(folder: Path, settings: dict, models: tuple, device: torch.device) -> RunState | None:
+    """Load the run's last checkpoint into (D, G, d_optimizer, g_optimizer, average) and the random
+    state (so the run goes on exactly as it would have); None when it has no checkpoint yet."""
+    state = load_checkpoint(folder / "checkpoint.pt")
+    if state is None:
+        return None
+    path = Path(state["loaded_from"])
+    if state.get("settings") != settings:
+        raise FacegenError(f"{path} was saved with other settings than {folder}/settings.json; "
+                           "start a new run with FACEGEN_FRESH=1.")
+    D, G, d_optimizer, g_optimizer, average = models
+    for module, key in ((D, "D"), (G, "G"), (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")):
+        _load(module, state[key], key, path)
+    if average is not None:
+        _load(average.model, state["G_average"], "weight average", path)
+        average.updates.fill_(float(state["G_average_updates"]))
+    torch.set_rng_state(state["rng_cpu"])
+    if device.type == "cuda" and "rng_cuda" in state:
+        torch.cuda.set_rng_state(state["rng_cuda"], device)
+    run = RunState(state["fixed_z"].to(device), {k: list(state["history"][k]) for k in HISTORY_KEYS},
+                   list(state["samples_per_epoch"]), state["epoch"], state["batch"], state["images_seen"],
+                   state["seconds_training"])
+    print(f"Resumed {folder}/ from {path.name}: {run.where()} done, {run.images_seen:,} images seen "
+          "(the random state too).")
+    return run
+
+
+def checkpoint_state(run: RunState, settings: dict, models: tuple, seconds: float, device) -> dict:
     """Everything needed to go on exactly where the run stands."""
-    state = {"D": D.state_dict(), "G": G.state_dict(), "d_optimizer": d_optimizer.state_dict(),
+    D, G, d_optimizer, g_optimizer, average = models
+    state = {"settings": settings, "D": D.state_dict(), "G": G.state_dict(), "d_optimizer": d_optimizer.state_dict(),
              "g_optimizer": g_optimizer.state_dict(), "fixed_z": run.fixed_z.cpu(), "history": run.history,
              "samples_per_epoch": run.samples_per_epoch, "epoch": run.epoch, "batch": run.batch,
-             "images_seen": run.images_seen, "seconds_training": seconds, "key": key,
-             "start_weights": run.start_weights, "weights_now": weights_digest(D, G),
-             "rng_cpu": torch.get_rng_state()}
+             "images_seen": run.images_seen, "seconds_training": seconds, "rng_cpu": torch.get_rng_state()}
     if average is not None:
         state["G_average"] = average.model.state_dict()
         state["G_average_updates"] = average.updates.item()
@@ -135,90 +164,107 @@ def checkpoint_state(run: RunState, key: dict, D, G, d_optimizer, g_optimizer, a
     return state
 
 
-def _changes(state: dict, key: dict, D, G) -> list[str]:
-    """What differs between a checkpoint and this run ([] for the same run)."""
-    old = state.get("key") or {}
-    changed = sorted(k for k in key if old.get(k) != key[k])
-    if "architecture" not in changed and weights_digest(D, G) not in (state.get("start_weights"),
-                                                                       state.get("weights_now")):
-        changed.append("starting weights (the networks were rebuilt or re-initialised)")
-    return changed
+class Run:
+    """One training run: its folder, where it stands, its log, progress bar and checkpoints.
 
+    Run.open finds the folder for the settings and resumes it; inside `with run.training(...)`,
+    batches() serves this epoch's batches, log() records train_step's four values, save_if_due()
+    and save() write checkpoint.pt (in the background), end_epoch() draws the fixed z.
+    """
 
-def resume(path: Path, key: dict, D, G, d_optimizer, g_optimizer, average, device) -> RunState | None:
-    """Load this run's checkpoint into the models and optimizers; None to start fresh (says why)."""
-    state = load_checkpoint(path)
-    if state is None:
-        return None
-    source = Path(state["loaded_from"])
-    changed = _changes(state, key, D, G)
-    if changed:
-        kept = path.with_suffix(".replaced.pt")
-        print(f"Starting fresh: {source} is from a different setup (changed: {', '.join(changed)}); "
-              f"it is kept as {kept.name}.")
-        os.replace(source, kept)
-        return None
-    D.load_state_dict(state["D"])
-    G.load_state_dict(state["G"])
-    d_optimizer.load_state_dict(state["d_optimizer"])
-    g_optimizer.load_state_dict(state["g_optimizer"])
-    if average is not None:
-        average.model.load_state_dict(state.get("G_average") or state["G"])
-        average.updates.fill_(float(state.get("G_average_updates", 0)))
-    torch.set_rng_state(state["rng_cpu"])
-    if device.type == "cuda" and "rng_cuda" in state:
-        torch.cuda.set_rng_state(state["rng_cuda"], device)
-    run = RunState(state["fixed_z"].to(device), {k: list(state["history"][k]) for k in HISTORY_KEYS},
-                   list(state["samples_per_epoch"]), state["epoch"], state["batch"], state["images_seen"],
-                   state["seconds_training"], state["start_weights"])
-    where = f"epoch {run.epoch + 1}, step {run.batch}" if run.batch else f"epoch {run.epoch}"
-    print(f"Resumed from {source}: {where} done, {run.images_seen:,} images seen.")
-    return run
+    def __init__(self, folder: Path, settings: dict, models: tuple, state: RunState, device: torch.device):
+        self.folder, self.settings, self.models, self.state, self.device = folder, settings, models, state, device
+        self.writer = CheckpointWriter(folder / "checkpoint.pt")
 
+    @classmethod
+    def open(cls, out_dir: Path, settings: dict, fresh: bool, models: tuple, sample_size: int) -> Run:
+        device = next(models[0].parameters()).device
+        folder, existed = find_run_folder(out_dir, settings, fresh)
+        state = resume(folder, settings, models, device) if existed else None
+        return cls(folder, settings, models, state or RunState(fixed_noise(sample_size, settings["z_size"],
+                                                                           settings["seed"]).to(device)), device)
 
-class RunSaver:
-    """Writes the run's checkpoints: at each epoch end, every few minutes, and when stopped. The
-    state is serialised at once and written by a background thread (CheckpointWriter); leaving the
-    `with` block waits for the last write, also after an error, so the last good checkpoint lands."""
+    def training(self, epochs: int, clock, steps_per_epoch: int, log_every: int | None, checkpoint_minutes: float):
+        """Enter before the loop: the progress bar and the loss log; on leaving, the last checkpoint lands."""
+        self.clock, self.steps_per_epoch, self.epochs = clock, steps_per_epoch, epochs
+        self.every, self.last_save, self.images_at_start = checkpoint_minutes * 60, clock.elapsed(), self.state.images_seen
+        self.bar = ProgressBar(clock, self.state.epoch * steps_per_epoch + self.state.batch, epochs * steps_per_epoch)
+        self.losses = LossLog(self.state, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch,
+                              self.bar, self.folder / "checkpoint.pt")
+        return self
 
-    def __init__(self, path: Path, key: dict, D, G, d_optimizer, g_optimizer, average, clock, device,
-                 every_minutes: float = 2.0):
-        self.path, self.key, self.models = Path(path), key, (D, G, d_optimizer, g_optimizer, average)
-        self.clock, self.device, self.every = clock, device, every_minutes * 60
-        self.writer, self.last = CheckpointWriter(self.path), clock.elapsed()
-
-    def save(self, run: RunState) -> None:
-        seconds = run.seconds_before + self.clock.elapsed()
-        self.writer.save(checkpoint_state(run, self.key, *self.models, seconds, self.device))
-        self.last = self.clock.elapsed()
-
-    def due(self) -> bool:
-        """True when the last checkpoint is older than every_minutes."""
-        return self.clock.elapsed() - self.last > self.every
-
-    def __enter__(self) -> RunSaver:
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.bar.close()
         self.writer.wait()
 
+    @property
+    def epoch(self) -> int:
+        return self.state.epoch
 
-def summary(run: RunState, why: str, precision: str, step, clock, images_at_start: int, loader, dataset,
-            ema_decay, device) -> dict:
-    """What summary.json says about this run."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds, h = clock.elapsed(), run.history
-    return {
-        "images_per_second": round((run.images_seen - images_at_start) / max(seconds, 1e-9), 1),
-        "images_seen": run.images_seen, "epochs_completed": run.epoch, "steps_in_last_epoch": run.batch,
-        "seconds_training": round(run.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
-        "device": device_name(device), "precision": precision, "cuda_graph": step.graph is not None,
-        "batch_size": getattr(loader, "batch_size", None), "ema_decay": ema_decay, "stopped_by": why,
-        "dataset": {"source": dataset.kind if dataset else "unknown", "path": str(dataset.path) if dataset else "",
-                    "images": len(loader.dataset) if hasattr(loader, "dataset") else None},
-        "d_loss": h["d_loss"][-1] if h["d_loss"] else None, "g_loss": h["g_loss"][-1] if h["g_loss"] else None,
-        "resumed": run.seconds_before > 0}
+    def batches(self, loader):
+        """This epoch's batches on the device, after those a resumed run has already done. A loader
+        whose sampler has set_epoch (helpers.get_dataloader's) replays the interrupted epoch's order."""
+        sampler = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.state.epoch)
+        elif self.state.batch:
+            print(f"This DataLoader shuffles anew each time, so the rest of epoch {self.state.epoch + 1} comes from a "
+                  "new order (some faces twice, some not at all); helpers.get_dataloader replays the order exactly.")
+        for batch in itertools.islice(loader, self.state.batch, None):
+            images = batch[0] if isinstance(batch, (list, tuple)) else batch
+            if not (torch.is_tensor(images) and images.ndim == 4 and images.shape[1] == 3):
+                raise FacegenError(f"train_loader must yield image batches of shape (B, 3, S, S), got "
+                                   f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+            self.state.batch, self.state.images_seen = self.state.batch + 1, self.state.images_seen + len(images)
+            yield images.to(self.device, non_blocking=True)
+
+    def log(self, *values) -> None:
+        """Add train_step's (d_loss, g_loss, D(x), D(G(z))) to the log; advance the progress bar."""
+        self.losses.add(torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(())
+                                     for v in values]))
+        self.bar.advance()
+
+    def epoch_complete(self) -> bool:
+        self.losses.flush()
+        return self.state.batch == self.steps_per_epoch
+
+    def end_epoch(self, generator: nn.Module) -> None:
+        """Draw the fixed z, print the epoch's losses, and count the epoch."""
+        run, h = self.state, self.state.history
+        run.samples_per_epoch.append(sample_images(generator, run.fixed_z))
+        self.bar.write(f"Epoch {run.epoch + 1:3d}/{self.epochs} | d_loss {h['d_loss'][-1]:.4f} | g_loss "
+                       f"{h['g_loss'][-1]:.4f} | D(x) {h['d_real'][-1]:.3f} | D(G(z)) {h['d_fake'][-1]:.3f}")
+        run.epoch, run.batch = run.epoch + 1, 0
+
+    def save(self) -> None:
+        """Write checkpoint.pt: serialised now, written in the background (the previous one becomes .prev.pt)."""
+        seconds = self.state.seconds_before + self.clock.elapsed()
+        self.writer.save(checkpoint_state(self.state, self.settings, self.models, seconds, self.device))
+        self.last_save = self.clock.elapsed()
+
+    def save_if_due(self) -> None:
+        """A checkpoint when the last is older than checkpoint_minutes, right after a log line (so the
+        saved history is whole)."""
+        if self.clock.elapsed() - self.last_save > self.every and self.losses.count == 0:
+            self.save()
+
+    def summary(self, why: str, train_step) -> dict:
+        """What summary.json says about this run."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        run, seconds = self.state, self.clock.elapsed()
+        last = {k: run.history[k][-1] if run.history[k] else None for k in ("d_loss", "g_loss")}
+        return {"images_per_second": round((run.images_seen - self.images_at_start) / max(seconds, 1e-9), 1),
+                "images_seen": run.images_seen, "epochs_completed": run.epoch, "steps_in_last_epoch": run.batch,
+                "seconds_training": round(run.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
+                "device": device_name(self.device), "precision": getattr(train_step, "precision", "fp32"),
+                "cuda_graph": getattr(train_step, "graph", None) is not None,
+                "batch_size": self.settings["batch_size"], "ema_decay": self.settings.get("ema_decay"),
+                "stopped_by": why, "dataset": {"source": self.settings.get("data"), "images": self.settings["images"]},
+                **last, "resumed": run.seconds_before > 0, "run": str(self.folder), "settings": self.settings}
 
 
 @dataclasses.dataclass
@@ -230,6 +276,7 @@ class TrainResult:
     fixed_z: torch.Tensor
     summary: dict
     generator: nn.Module  # the generator to sample from: the weight average when ema_decay is set, else G
+    folder: Path  # the run's folder: settings.json, checkpoint.pt, samples.png, losses.png, summary.json
 
 
 def what_to_expect(epochs: int) -> str:
@@ -241,11 +288,15 @@ def what_to_expect(epochs: int) -> str:
     return f"{epochs} epochs: faces, still blurry in the details; the README's took 40."
 
 
-def already_complete(run: RunState, out_dir: Path, generator: nn.Module) -> TrainResult:
+def epochs_text(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
+
+
+def already_complete(run: Run, generator: nn.Module) -> TrainResult:
     """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
-    epochs = f"{run.epoch} epoch{'' if run.epoch == 1 else 's'}"
-    print(f"This run is already complete ({epochs}; {out_dir / 'checkpoint.pt'}). To train further, set epochs "
-          f"above {run.epoch} (FACEGEN_EPOCHS); to start over, set FACEGEN_FRESH=1.")
-    summary_file = out_dir / "summary.json"
-    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": run.epoch}
-    return TrainResult(run.history, run.samples_per_epoch, run.fixed_z.cpu(), summary, generator)
+    state = run.state
+    print(f"This run is already complete ({epochs_text(state.epoch)}; {run.folder}/). To train further, set epochs "
+          f"above {state.epoch} (FACEGEN_EPOCHS); to start over in a new folder, set FACEGEN_FRESH=1.")
+    summary_file = run.folder / "summary.json"
+    summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": state.epoch}
+    return TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, run.folder)

@@ -12,6 +12,12 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def fixed_noise(n: int, z_size: int, seed: int) -> torch.Tensor:
+    """The fixed z a run draws its samples from: n vectors of N(0, 1), the same for the same seed (on the
+    CPU, from their own generator: the global random state is not touched)."""
+    return torch.randn(n, z_size, generator=torch.Generator().manual_seed(seed))
+
+
 @torch.no_grad()
 def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """G's images for z as uint8 on the CPU, with G in eval mode (batch norm uses running stats)."""

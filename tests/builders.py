@@ -102,8 +102,7 @@ def tiny(nb: dict, n_images: int = 64, batch_size: int = 16, conv_dim: int = 8, 
     return D, G, d_opt, g_opt, helpers.get_dataloader(batch_size, images=random_images(n_images), scale=scale)
 
 
-TRAIN_DEFAULTS = {"device": CPU, "precision": "fp32", "eager": True, "sample_size": 8, "log_every": 2,
-                  "checkpoint_minutes": 60.0}
+TRAIN_DEFAULTS = {"sample_size": 8, "log_every": 2, "checkpoint_minutes": 60.0}
 
 
 def run_train(nb, out_dir: Path, epochs: int, train_step=None, conv_dim: int = 8, n_images: int = 64,

@@ -197,13 +197,13 @@ def test_full_disk_while_saving_checkpoint(tmp_path, monkeypatch, point):
 
 
 def test_full_disk_during_training(nb, tmp_path, monkeypatch):
-    run_train(nb, tmp_path, epochs=1)
+    first = run_train(nb, tmp_path, epochs=1)
     with monkeypatch.context() as m:
         _fail_on(m, "fsync", ENOSPC)
         with pytest.raises(FacegenError) as e:
             run_train(nb, tmp_path, epochs=2)
     one_line(e, "checkpoint", "No space left")
-    saved = checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(first.folder / "checkpoint.pt")
     assert saved is not None and saved["epoch"] == 1, "the checkpoint of epoch 1 must survive"
     result = run_train(nb, tmp_path, epochs=2)  # space again: it resumes and finishes
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 2

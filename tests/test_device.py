@@ -61,3 +61,14 @@ def test_cpu_precision_is_fp32_on_a_torch_without_the_probes(monkeypatch):
     monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
     assert device.pick_precision(CPU) == "fp32"
 
+
+
+# --- On CUDA: bf16 only where it is native (compute capability 8.0 or more) ---------------------------
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "fp32"), ((7, 0), "fp32"), ((8, 0), "bf16"),
+                                                  ((8, 6), "bf16"), ((9, 0), "bf16")])
+def test_cuda_precision_is_bf16_only_from_compute_capability_8(monkeypatch, capability, expected):
+    """A T4 (7.5) says is_bf16_supported() by emulation, which is slow: it gets fp32."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert device.pick_precision(torch.device("cuda")) == expected

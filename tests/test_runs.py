@@ -1,11 +1,13 @@
-"""facegen/runs.py, through helpers.train: which checkpoint belongs to this run.
+"""facegen/runs.py, through helpers.train: runs you can see.
 
-Running the same setup again resumes (or says the run is already complete); changing anything that
-changes what training does (the optimizers' lr or betas, label smoothing, the weight average, the
-seed, the batch size, the images, train_step's code or the code of a function it calls, the starting
-weights, the architecture) starts fresh, names what changed and keeps the old checkpoint as
-checkpoint.replaced.pt. A corrupt checkpoint falls back to the previous one or starts fresh, and a
-run killed with kill -9 resumes to the very losses of an uninterrupted run.
+A run is a folder outputs/runs/<name>/ whose settings.json holds its settings as plain values. The
+same settings resume (or say the run is already complete); other settings (the optimizers' lr or
+betas, label smoothing, the weight average, the seed, the batch size, the images, the architecture)
+get a new folder beside it, say in one line what differs, and leave every file of the other run as
+it was. Code and starting weights are not compared (no hashing): an edited train_step resumes, and
+FACEGEN_FRESH (fresh=True) starts a new folder on purpose. A corrupt checkpoint falls back to the
+previous one or starts fresh, and a run killed with kill -9 resumes to the very losses of an
+uninterrupted run.
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +26,19 @@ import pytest
 import torch
 
 import helpers
-from benchmarks.notebook import NOTEBOOK
-from facegen import checkpoints, fast_step, progress
-from tests.builders import ROOT, assert_resumable, run_train
+from facegen import FacegenError, checkpoints, progress, runs
+from tests.builders import ROOT, assert_resumable, nets, one_line, random_images, run_train, scale
 
 STEPS_PER_EPOCH = 64 // 16  # run_train's default: 64 images in batches of 16
+RUN = "batch16-lr0.0002-seed0"  # run_train's default run folder
 
 
-# --- The same run, or another one: the resume key ----------------------------------------------------
+def folder_files(root: Path) -> dict[str, bytes]:
+    """Every file below root and its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# --- The same run, or another one --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def finished_run(nb, tmp_path_factory) -> Path:
@@ -46,150 +52,185 @@ def finished_run(nb, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def finished(finished_run, tmp_path) -> Path:
-    """A private copy of the finished one-epoch run."""
-    return Path(shutil.copytree(finished_run, tmp_path / "run"))
+    """A private copy of the finished one-epoch run's out_dir."""
+    return Path(shutil.copytree(finished_run, tmp_path / "out"))
+
+
+def counting(step, calls: list):
+    """step, recording the batch size of each call in calls."""
+    def counting_step(*args, **kw):
+        calls.append(len(args[4]))
+        return step(*args, **kw)
+    return counting_step
 
 
 @pytest.fixture
-def steps_run(monkeypatch) -> list:
-    """Counts the training steps train() runs (StepRunner calls), whatever train_step is."""
+def steps_run(nb) -> tuple:
+    """(the notebook's train_step counting its calls, the list of batch sizes it was called with)."""
     calls = []
-    real_call = fast_step.StepRunner.__call__
-
-    def counting_call(self, real):
-        calls.append(len(real))
-        return real_call(self, real)
-
-    monkeypatch.setattr(fast_step.StepRunner, "__call__", counting_call)
-    return calls
+    return counting(nb["train_step"], calls), calls
 
 
-def notebook_cell_defining(name: str) -> str:
-    """The source of the notebook's solution cell that defines `name`."""
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    return next("".join(c["source"]) for c in cells if f"def {name}(" in "".join(c["source"]))
+def test_the_first_run_gets_a_readable_folder_with_its_settings(finished):
+    folder = finished / "runs" / RUN
+    settings = json.loads((folder / "settings.json").read_text())
+    assert settings["seed"] == 0 and settings["batch_size"] == 16 and settings["images"] == 64
+    assert settings["d_optimizer"]["lr"] == 2e-4 and settings["g_optimizer"]["betas"] == [0.5, 0.999]
+    assert settings["smooth"] is True and settings["ema_decay"] == 0.999 and settings["z_size"] == 100
+    assert any("Conv2d" in line for line in settings["D"]) and any("Tanh" in line for line in settings["G"])
+    assert {"checkpoint.pt", "samples.png", "summary.json"} <= set(os.listdir(folder))
+    assert json.loads((folder / "summary.json").read_text())["run"].endswith(f"runs/{RUN}")
 
 
-def train_step_calling(nb: dict, real_loss_source: str):
-    """The notebook's train_step, unchanged, but with real_loss defined by real_loss_source."""
-    namespace = dict(nb)
-    exec(compile(real_loss_source, "edited real_loss", "exec"), namespace)  # noqa: S102
-    step = nb["train_step"]
-    return types.FunctionType(step.__code__, namespace, step.__name__, step.__defaults__)
+CHANGES = {  # what is changed (run_train's keyword arguments) -> what the one line must name
+    "lr": ({"optimizer": {"lr": 1e-4}}, ["d_optimizer lr 0.0002 -> 0.0001", "g_optimizer lr 0.0002 -> 0.0001"]),
+    "g-betas": ({"optimizer": {"g_betas": (0.4, 0.999)}}, ["g_optimizer betas [0.5, 0.999] -> [0.4, 0.999]"]),
+    "d-lr": ({"optimizer": {"g_lr": 2e-4, "lr": 3e-4}}, ["d_optimizer lr 0.0002 -> 0.0003"]),
+    "smooth": ({"smooth": False}, ["smooth True -> False"]),
+    "ema-decay": ({"ema_decay": 0.99}, ["ema_decay 0.999 -> 0.99"]),
+    "no-ema": ({"ema_decay": None}, ["ema_decay 0.999 -> None"]),
+    "seed": ({"seed": 1}, ["seed 0 -> 1"]),
+    "batch-size": ({"batch_size": 8}, ["batch_size 16 -> 8"]),
+    "other-images": ({"n_images": 48}, ["images 64 -> 48"]),
+    "data": ({"data": "zip: other.zip"}, ["data '' -> 'zip: other.zip'"]),
+    "architecture": ({"conv_dim": 4}, ["the layers of D", "the layers of G"]),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_other_settings_get_a_new_folder_say_what_differs_and_leave_the_old_run_alone(nb, finished, capsys,
+                                                                                      no_loss_plot, change):
+    kw, names = CHANGES[change]
+    before = folder_files(finished / "runs")
+    capsys.readouterr()
+    result = run_train(nb, finished, epochs=1, **kw)
+    out = capsys.readouterr().out
+    line = next((x for x in out.splitlines() if x.startswith("New run in ")), "")
+    assert line, out
+    assert f"the last run, {finished / 'runs' / RUN}/, has other settings" in line, line
+    for name in names:
+        assert name in line, f"{change}: {name!r} not in {line!r}"
+    assert "Resumed" not in out and not result.summary["resumed"]
+    assert result.folder.parent == finished / "runs" and result.folder.name != RUN
+    assert result.summary["epochs_completed"] == 1 and result.summary["images_seen"] == kw.get("n_images", 64)
+    after = folder_files(finished / "runs")
+    assert {k: v for k, v in after.items() if k in before} == before, "a file of the other run was changed"
+    again = run_train(nb, finished, epochs=1, **kw)
+    assert again.folder == result.folder, "the same changed settings find their own folder again"
 
 
 def edited_train_step(nb: dict):
     """A train_step with other code (it calls the notebook's and returns its result)."""
-    namespace = {**nb, "notebook_train_step": nb["train_step"]}
-    exec("def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):\n"  # noqa: S102
-         "    losses = notebook_train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth)\n"
-         "    return losses\n", namespace)
-    return namespace["train_step"]
+    def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
+        losses = nb["train_step"](D, G, d_optimizer, g_optimizer, real_images, z_size, smooth)
+        return losses
+    return train_step
 
 
-def changed_in(out: str) -> list[str]:
-    """What the "Starting fresh" line says changed."""
-    match = re.search(r"Starting fresh: .* \(changed: (.*)\); it is kept as checkpoint\.replaced\.pt", out)
-    assert match, f"no 'Starting fresh ... (changed: ...)' line in {out!r}"
-    return match.group(1).split(", ")
-
-
-EDITED_REAL_LOSS = "real-loss-0.8"
-
-CHANGES = {  # what is changed (run_train's keyword arguments) -> what the message must name
-    "lr": ({"optimizer": {"lr": 1e-4}}, ["d_optimizer", "g_optimizer"]),
-    "g-betas": ({"optimizer": {"g_betas": (0.4, 0.999)}}, ["g_optimizer"]),
-    "d-lr": ({"optimizer": {"g_lr": 2e-4, "lr": 3e-4}}, ["d_optimizer"]),
-    "smooth": ({"smooth": False}, ["smooth"]),
-    "ema-decay": ({"ema_decay": 0.99}, ["ema_decay"]),
-    "no-ema": ({"ema_decay": None}, ["ema_decay"]),
-    "seed": ({"seed": 1}, ["seed"]),
-    "batch-size": ({"batch_size": 8}, ["batch_size"]),
-    "other-images": ({"n_images": 48}, ["data"]),
-    "train-step-code": ("edited-train-step", ["train_step"]),
-    "real-loss-code": (EDITED_REAL_LOSS, ["train_step"]),
-    "other-starting-weights": ({"init_seed": 5}, ["starting weights (the networks were rebuilt or re-initialised)"]),
-    "architecture": ({"conv_dim": 4}, ["architecture"]),
-}
-
-
-def changed_setup(nb: dict, which) -> dict:
-    if which == "edited-train-step":
-        return {"train_step": edited_train_step(nb)}
-    if which == EDITED_REAL_LOSS:
-        source = notebook_cell_defining("real_loss")
-        edited = source.replace("0.9 if smooth", "0.8 if smooth")
-        assert edited != source, "the notebook's real_loss no longer smooths to 0.9: update this test"
-        return {"train_step": train_step_calling(nb, edited)}
-    return which
-
-
-@pytest.mark.parametrize("change", CHANGES)
-def test_a_changed_setup_starts_fresh_names_what_changed_and_keeps_the_old_checkpoint(nb, finished, capsys,
-                                                                                       no_loss_plot, change):
-    which, names = CHANGES[change]
-    kw = changed_setup(nb, which)
-    old = checkpoints.load_checkpoint(finished / "checkpoint.pt")
+@pytest.mark.parametrize("same", ["as-before", "edited-train-step", "other-starting-weights"])
+def test_the_same_settings_resume(nb, finished, capsys, no_loss_plot, same):
+    """Code and weights are not compared: an edited train_step or re-initialised networks resume the run
+    (the notebook says to use FACEGEN_FRESH=1 to start over)."""
+    calls = []
+    step = counting(edited_train_step(nb) if same == "edited-train-step" else nb["train_step"], calls)
     capsys.readouterr()
-    result = run_train(nb, finished, epochs=1, **kw)
+    result = run_train(nb, finished, epochs=2, train_step=step, init_seed=5 if same == "other-starting-weights" else 0)
     out = capsys.readouterr().out
-    changed = changed_in(out)
-    assert changed == names, f"{change}: the message names {changed}, expected {names}"
-    assert "Resumed" not in out and not result.summary["resumed"]
-    assert result.summary["epochs_completed"] == 1 and result.summary["images_seen"] == kw.get("n_images", 64)
-    replaced = checkpoints.load_checkpoint(finished / "checkpoint.replaced.pt")
-    assert replaced is not None and replaced["epoch"] == 1, "the old run is kept"
-    assert (replaced["key"], replaced["start_weights"]) == (old["key"], old["start_weights"]), "and not another"
-    new = checkpoints.load_checkpoint(finished / "checkpoint.pt")
-    assert (new["key"], new["start_weights"]) != (old["key"], old["start_weights"]), "checkpoint.pt is the new run"
-
-
-@pytest.mark.parametrize("same", ["notebook-train-step", "rebuilt-train-step"])
-def test_the_same_setup_resumes(nb, finished, capsys, steps_run, no_loss_plot, same):
-    """The same setup (also with train_step rebuilt from the same code and the same real_loss) resumes."""
-    kw = {"train_step": train_step_calling(nb, notebook_cell_defining("real_loss"))} \
-        if same == "rebuilt-train-step" else {}
-    capsys.readouterr()
-    result = run_train(nb, finished, epochs=2, **kw)
-    out = capsys.readouterr().out
-    assert "Resumed from" in out and "Starting fresh" not in out, out
-    assert not (finished / "checkpoint.replaced.pt").exists()
+    assert f"Resumed {finished / 'runs' / RUN}/ from checkpoint.pt: the end of epoch 1 done" in out, out
+    assert "New run" not in out
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 2
-    assert len(steps_run) == STEPS_PER_EPOCH, "only the second epoch is trained"
+    assert len(calls) == STEPS_PER_EPOCH, "only the second epoch is trained"
+
+
+def test_fresh_starts_a_new_folder_and_keeps_the_old_run(nb, finished, capsys, no_loss_plot):
+    before = folder_files(finished / "runs")
+    capsys.readouterr()
+    result = run_train(nb, finished, epochs=1, fresh=True)
+    out = capsys.readouterr().out
+    assert f"New run in {finished / 'runs' / (RUN + '-2')}/ (FACEGEN_FRESH=1" in out, out
+    assert result.folder.name == RUN + "-2" and not result.summary["resumed"]
+    after = folder_files(finished / "runs")
+    assert {k: v for k, v in after.items() if k in before} == before
+    again = run_train(nb, finished, epochs=1, fresh=True)
+    assert again.folder.name == RUN + "-3", "each fresh start is a folder of its own"
 
 
 def test_a_finished_run_trained_again_is_already_complete_and_changes_nothing(nb, finished, capsys, steps_run,
                                                                                 no_loss_plot):
-    files = {name: (finished / name).read_bytes() for name in ("summary.json", "checkpoint.pt", "samples.png")}
-    assert json.loads(files["summary.json"])["images_per_second"] > 0
+    counting, calls = steps_run
+    before = folder_files(finished)
+    summary = json.loads((finished / "runs" / RUN / "summary.json").read_text())
+    assert summary["images_per_second"] > 0
     capsys.readouterr()
-    result = run_train(nb, finished, epochs=1)
+    result = run_train(nb, finished, epochs=1, train_step=counting)
     out = capsys.readouterr().out
-    assert "already complete" in out and "Starting fresh" not in out, out
+    assert "already complete" in out and "New run" not in out, out
     assert "set epochs above 1 (FACEGEN_EPOCHS)" in out and "FACEGEN_FRESH=1" in out, \
         f"it should say how to train further and how to start over: {out!r}"
-    assert steps_run == [], "a finished run must not train"
-    for name, data in files.items():
-        assert (finished / name).read_bytes() == data, f"{name} was rewritten"
-    assert result.summary == json.loads(files["summary.json"]) and result.summary["images_per_second"] > 0
-    assert result.summary["epochs_completed"] == 1 and len(result.samples_per_epoch) == 1
+    assert calls == [], "a finished run must not train"
+    assert folder_files(finished) == before, "a file was rewritten"
+    assert result.summary == summary and result.summary["epochs_completed"] == 1 and len(result.samples_per_epoch) == 1
 
 
 def test_more_epochs_after_a_finished_run_trains_only_the_extra_ones(nb, finished, capsys, steps_run, no_loss_plot):
+    counting, calls = steps_run
     capsys.readouterr()
-    result = run_train(nb, finished, epochs=3)
+    result = run_train(nb, finished, epochs=3, train_step=counting)
     out = capsys.readouterr().out
-    assert "Resumed from" in out and "epoch 1 done" in out, out
-    assert len(steps_run) == 2 * STEPS_PER_EPOCH, f"{len(steps_run)} steps for 2 extra epochs"
-    summary = json.loads((finished / "summary.json").read_text())
+    assert "Resumed" in out and "the end of epoch 1 done" in out, out
+    assert len(calls) == 2 * STEPS_PER_EPOCH, f"{len(calls)} steps for 2 extra epochs"
+    summary = json.loads((finished / "runs" / RUN / "summary.json").read_text())
     assert summary["epochs_completed"] == 3 and summary["images_seen"] == 3 * 64 and summary["resumed"]
     assert summary["images_per_second"] > 0
     assert result.history["step"] == [2, 4, 6, 8, 10, 12] and len(result.samples_per_epoch) == 3
 
 
+# --- Optimizers that do not hold the networks' parameters --------------------------------------------------
+
+@pytest.mark.parametrize("mistake, words", [("swapped", "holds G's parameters: the optimizers are swapped"),
+                                            ("left-over", "holds none of D's current parameters: D was rebuilt"),
+                                            ("part", "holds 1 of D's")])
+def test_optimizers_that_do_not_hold_the_networks_parameters_are_refused_in_one_line(nb, tmp_path, mistake, words):
+    D, G, d_opt, g_opt = nets(nb)
+    if mistake == "swapped":
+        d_opt, g_opt = torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters())
+    elif mistake == "left-over":
+        D = nb["Discriminator"](conv_dim=8)  # rebuilt after the optimizers were made
+    else:
+        d_opt = torch.optim.Adam([next(D.parameters())])
+    loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
+    with pytest.raises(FacegenError) as e:
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path)
+    one_line(e, "d_optimizer", words, "step 7")
+    assert not (tmp_path / "runs").exists(), "nothing is written for a refused run"
+
+
+def test_swapped_optimizers_fixed_then_trained_again_just_train(nb, tmp_path, no_loss_plot):
+    """The bug this replaces: the swapped run was saved, and the fixed one then met a raw ValueError."""
+    D, G, _, _ = nets(nb)
+    loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
+    with pytest.raises(FacegenError):
+        helpers.train(D, G, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()), nb["train_step"],
+                      loader, epochs=1, out_dir=tmp_path)
+    d_opt, g_opt = torch.optim.Adam(D.parameters(), 2e-4), torch.optim.Adam(G.parameters(), 2e-4)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path)
+    assert result.summary["epochs_completed"] == 1
+
+
+def test_a_checkpoint_that_does_not_fit_is_refused_in_one_line(nb, finished, no_loss_plot):
+    path = finished / "runs" / RUN / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    state["d_optimizer"]["param_groups"][0]["params"] = [0]  # an optimizer over one tensor
+    torch.save(state, path)
+    with pytest.raises(FacegenError) as e:
+        run_train(nb, finished, epochs=2)
+    one_line(e, "does not fit this d_optimizer", "FACEGEN_FRESH=1")
+
+
+# --- Stop ---------------------------------------------------------------------------------------------------
+
 def stop_on(nb: dict, step_number: list):
-    """train_step that presses Stop (SIGINT to this process) during step number step_number[0] (1-based).
-    The same code whatever step_number holds, so the run key does not change between calls."""
+    """train_step that presses Stop (SIGINT to this process) during step number step_number[0] (1-based)."""
     notebook_step, calls = nb["train_step"], []
 
     def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
@@ -211,7 +252,7 @@ def test_a_stop_on_an_epochs_last_step_completes_the_epoch_and_the_resumed_run_r
     again = run_train(nb, tmp_path, epochs=2, train_step=stop_on(nb, when))
     assert "Resumed" in capsys.readouterr().out
     assert again.summary["epochs_completed"] == 2
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((again.folder / "summary.json").read_text())
     assert sigint_guard == [], "the Stop reached the test's guard, not train()"
     assert summary["images_per_second"] > 0, f"summary.json says images_per_second {summary['images_per_second']}"
 
@@ -221,65 +262,82 @@ def test_a_stop_on_the_runs_very_last_step_is_a_finished_run(nb, tmp_path, sigin
     assert result.summary["stopped_by"] == "epochs" and result.summary["epochs_completed"] == 1
 
 
-# --- A corrupt or foreign checkpoint ----------------------------------------------------------------------
+def test_two_quick_stops_then_running_again_resumes_the_same_run(nb, tmp_path, capsys, sigint_guard, no_loss_plot):
+    """The bug this replaces: after two Stops the run restarted from epoch 0 ("starting weights changed")."""
+    run_train(nb, tmp_path, epochs=1)  # a checkpoint at the end of epoch 1
+    calls = []
+
+    def stopped_twice(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)  # the second Stop interrupts at once
+        return nb["train_step"](*args, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(nb, tmp_path, epochs=3, train_step=stopped_twice)
+    capsys.readouterr()
+    result = run_train(nb, tmp_path, epochs=3)
+    out = capsys.readouterr().out
+    assert "Resumed" in out and "New run" not in out, out
+    assert result.folder.name == RUN and result.summary["epochs_completed"] == 3
+
+
+def test_a_resumed_epoch_of_a_plain_shuffling_loader_says_its_order_is_new(nb, tmp_path, capsys, sigint_guard,
+                                                                            no_loss_plot):
+    """DataLoader(shuffle=True) cannot replay an epoch's order: the resumed epoch says so in one line."""
+    def loader():
+        data = torch.utils.data.TensorDataset(scale(random_images(64).float() / 255))
+        return torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, drop_last=True)
+    torch.manual_seed(0)
+    D, G, d_opt, g_opt = nets(nb)
+    helpers.train(D, G, d_opt, g_opt, stop_on(nb, [2]), loader(), epochs=1, out_dir=tmp_path)
+    capsys.readouterr()
+    torch.manual_seed(0)
+    D, G, d_opt, g_opt = nets(nb)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), epochs=1, out_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert "Resumed" in out and "shuffles anew each time, so the rest of epoch 1 comes from a new order" in out, out
+    assert result.summary["images_seen"] == 64
+
+
+# --- A corrupt checkpoint ---------------------------------------------------------------------------------------
 
 def test_train_resumes_from_previous_when_checkpoint_is_truncated(nb, tmp_path, capsys):
-    run_train(nb, tmp_path, epochs=2)
-    path = tmp_path / "checkpoint.pt"
+    first = run_train(nb, tmp_path, epochs=2)
+    path = first.folder / "checkpoint.pt"
     path.write_bytes(path.read_bytes()[:1000])
     capsys.readouterr()
     result = run_train(nb, tmp_path, epochs=3)
     out = capsys.readouterr().out
-    assert "unreadable" in out and "Resumed from " + str(path.with_suffix(".prev.pt")) in out, out
+    assert "unreadable" in out and "from checkpoint.prev.pt" in out, out
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 3
     assert result.history["step"] == [2, 4, 6, 8, 10, 12], "history must be the full 3 epochs, once each"
     assert len(result.samples_per_epoch) == 3
     assert_resumable(path, epoch=3)
 
 
-def test_previous_checkpoint_from_another_setup_is_the_one_set_aside(nb, tmp_path, capsys):
-    run_train(nb, tmp_path, epochs=2)
-    path = tmp_path / "checkpoint.pt"
-    path.write_bytes(path.read_bytes()[:1000])  # unreadable: the state comes from checkpoint.prev.pt
+@pytest.mark.parametrize("content", ["garbage", "tensor", "list"])
+def test_a_checkpoint_that_is_no_checkpoint_means_start_fresh_and_says_so(nb, tmp_path, capsys, content):
+    """Garbage, or a readable file that is no training checkpoint (e.g. a tensor saved over it)."""
+    first = run_train(nb, tmp_path, epochs=1)
+    path = first.folder / "checkpoint.pt"
+    path.with_suffix(".prev.pt").unlink(missing_ok=True)
+    if content == "garbage":
+        path.write_bytes(os.urandom(4096))
+    else:
+        torch.save(torch.zeros(3) if content == "tensor" else [1, 2, 3], path)
     capsys.readouterr()
-    result = run_train(nb, tmp_path, epochs=1, conv_dim=16)
-    out = capsys.readouterr().out
-    assert f"Starting fresh: {path.with_suffix('.prev.pt')} is from a different setup" in out, out
-    assert not result.summary["resumed"]
-    assert checkpoints.load_checkpoint(path.with_suffix(".replaced.pt"))["epoch"] == 1, "the set-aside file is the one read"
-
-
-def test_train_starts_fresh_when_checkpoint_is_garbage(nb, tmp_path, capsys):
-    path = tmp_path / "checkpoint.pt"
-    path.write_bytes(os.urandom(4096))
     result = run_train(nb, tmp_path, epochs=1)
-    out = capsys.readouterr().out
-    assert "checkpoint.pt" in out and "unreadable" in out, out
-    assert not result.summary["resumed"] and result.summary["epochs_completed"] == 1
+    assert "checkpoint.pt" in capsys.readouterr().out
+    assert not result.summary["resumed"] and result.summary["epochs_completed"] == 1 and result.folder == first.folder
     assert result.history["step"] == [2, 4]
     assert_resumable(path, epoch=1)
 
 
-@pytest.mark.parametrize("content", ["tensor", "list"])
-def test_checkpoint_that_holds_something_else_means_start_fresh(nb, tmp_path, capsys, content):
-    """A readable file that is no training checkpoint (e.g. a tensor saved over it): start fresh, say so."""
-    path = tmp_path / "checkpoint.pt"
-    torch.save(torch.zeros(3) if content == "tensor" else [1, 2, 3], path)
-    result = run_train(nb, tmp_path, epochs=1)
-    assert not result.summary["resumed"] and result.summary["epochs_completed"] == 1
-    assert "checkpoint.pt" in capsys.readouterr().out
-    assert_resumable(path, epoch=1)
-
-
-def test_only_previous_checkpoint_from_another_setup(nb, tmp_path, capsys):
-    """A kill between save_checkpoint's two renames leaves only checkpoint.prev.pt; then conv_dim changes."""
-    run_train(nb, tmp_path, epochs=1, conv_dim=8)
-    os.replace(tmp_path / "checkpoint.pt", tmp_path / "checkpoint.prev.pt")
-    capsys.readouterr()
-    result = run_train(nb, tmp_path, epochs=1, conv_dim=4)
-    out = capsys.readouterr().out
-    assert "Starting fresh" in out and "architecture" in out, out
-    assert not result.summary["resumed"] and result.summary["epochs_completed"] == 1
+def test_a_run_folder_is_named_from_its_settings():
+    settings = {"batch_size": 128, "seed": 3, "d_optimizer": {"type": "Adam", "lr": 0.0002}}
+    assert runs.run_name(settings) == "batch128-lr0.0002-seed3"
+    assert runs.run_name({**settings, "d_optimizer": {"type": "Adam", "groups": []}}) == "batch128-seed3"
 
 
 # --- Kill -9 during training, then run again ---------------------------------------------------------
@@ -307,13 +365,13 @@ def step(*args, **options):
     time.sleep(delay)
     return nb["train_step"](*args, **options)
 
-result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, z_size=100, device=torch.device("cpu"),
-                       out_dir=out_dir, precision="fp32", eager=True, sample_size=16,
-                       checkpoint_minutes=0.001)
+result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, z_size=100, out_dir=out_dir,
+                       sample_size=16, checkpoint_minutes=0.001)
 print("HISTORY", json.dumps(result.history), flush=True)
 """
 EPOCHS = 4
 DRIVER_STEPS_PER_EPOCH = 256 // 32
+DRIVER_RUN = "batch32-lr0.0002-seed0"
 
 
 def start_driver(tmp_path: Path, out_dir: Path, log: Path, conv_dim: int = 8, delay: float = 0.0):
@@ -355,7 +413,7 @@ def test_kill9_during_training_then_resume(tmp_path):
         procs.append(ref := start_driver(tmp_path, whole, tmp_path / "whole.log"))
         procs.append(victim := start_driver(tmp_path, killed, tmp_path / "run1.log", delay=0.04))
         deadline = time.monotonic() + 45
-        while not ((killed / "checkpoint.pt").exists() and "Epoch   2/" in (tmp_path / "run1.log").read_text()):
+        while not ((killed / "runs" / DRIVER_RUN / "checkpoint.pt").exists() and "Epoch   2/" in (tmp_path / "run1.log").read_text()):
             log1 = (tmp_path / "run1.log").read_text()
             assert victim.poll() is None, "the run ended before it could be killed:\n" + log1
             assert time.monotonic() < deadline, "no checkpoint appeared:\n" + log1
@@ -365,7 +423,7 @@ def test_kill9_during_training_then_resume(tmp_path):
         victim.wait(10)
         assert victim.returncode == -signal.SIGKILL
         run1 = (tmp_path / "run1.log").read_text()
-        assert not (killed / "summary.json").exists(), "the killed run must not have finished"
+        assert not (killed / "runs" / DRIVER_RUN / "summary.json").exists(), "the killed run must not have finished"
         reference = history_of(finish(ref, tmp_path / "whole.log"))
 
         # Run again: it resumes; meanwhile the finished reference run is re-run with another conv_dim.
@@ -380,7 +438,7 @@ def test_kill9_during_training_then_resume(tmp_path):
                 p.wait()
 
     assert "Resumed" in run2, run2[-2000:]
-    summary = json.loads((killed / "summary.json").read_text())
+    summary = json.loads((killed / "runs" / DRIVER_RUN / "summary.json").read_text())
     assert summary["epochs_completed"] == EPOCHS and summary["resumed"] is True
     assert summary["images_seen"] == EPOCHS * 256
     history = history_of(run2)
@@ -398,10 +456,10 @@ def test_kill9_during_training_then_resume(tmp_path):
     for key in progress.HISTORY_KEYS[2:]:
         np.testing.assert_allclose(history[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
-    # Changing the model (conv_dim 8 -> 4) between runs starts fresh, says why and keeps the old checkpoint.
-    assert "Starting fresh" in run3 and "architecture" in run3, run3[-2000:]
+    # Changing the model (conv_dim 8 -> 4) between runs: a new folder, said in one line; the old run untouched.
+    assert f"New run in {whole / 'runs' / (DRIVER_RUN + '-2')}/: the last run" in run3, run3[-2000:]
+    assert "the layers of D" in run3
     assert "Resumed" not in run3
-    summary3 = json.loads((whole / "summary.json").read_text())
+    summary3 = json.loads((whole / "runs" / (DRIVER_RUN + "-2") / "summary.json").read_text())
     assert summary3["epochs_completed"] == EPOCHS and summary3["resumed"] is False
-    assert (whole / "checkpoint.replaced.pt").exists()
-    assert checkpoints.load_checkpoint(whole / "checkpoint.replaced.pt")["epoch"] == EPOCHS
+    assert checkpoints.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["epoch"] == EPOCHS
