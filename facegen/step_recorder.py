@@ -1,4 +1,4 @@
-"""Watching a train_step: what check_train_step in problem_unittests.py builds its verdicts on.
+"""Watching a train_step: what the verdicts of step_verdicts.py (for check_train_step) are built on.
 
 How check_train_step judges a step. It runs the learner's train_step once while watching it:
 every call of D and G is recorded with its input, the network's state and the random state at
@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: its fields hold tensors
 class Call:
     """One forward call of D or G inside train_step, with what it takes to replay it."""
     net: str
@@ -46,15 +46,37 @@ class Call:
     source: "Call | None" = None  # for D's fakes: the G call that made them
 
 
+@dataclass(frozen=True)
+class ZeroGrad:
+    """opt.zero_grad() of d_optimizer ("d") or g_optimizer ("g")."""
+    opt: str
+
+
+@dataclass(eq=False)  # compared by identity: grads holds tensors
+class Step:
+    """opt.step() of "d" or "g", with the .grad of every parameter of D and G at that moment."""
+    opt: str
+    grads: dict  # "D", "G": one gradient (or None) per parameter
+
+
+@dataclass(frozen=True)
+class Backward:
+    """A backward pass reaching net's parameters ("D" or "G"), noted when the first of them gets its gradient."""
+    net: str
+    had_grad: bool  # whether that parameter's .grad already held a nonzero gradient (no zero_grad() since)
+
+
+Event = Call | ZeroGrad | Step | Backward
+
+
 @dataclass
 class Recording:
     params: dict  # "D", "G": their parameters
     stale: dict = field(default_factory=dict)  # "D", "G": the leftover gradients put in .grad before the call
     z_size: int | None = None
     batch: int | None = None
-    # ("call", Call) | ("zero_grad", "d") | ("step", "d", grads) | ("backward", "D", whether .grad held anything)
-    events: list = field(default_factory=list)
-    calls: list = field(default_factory=list)
+    events: list = field(default_factory=list)  # Events, in the order they happened
+    calls: list = field(default_factory=list)  # the Call events alone
 
 
 def rng_state(device) -> tuple:
@@ -76,15 +98,16 @@ def watch(rec: Recording, D: nn.Module, G: nn.Module, device):
         call = Call(name, len(rec.events), x.detach().clone(), x.requires_grad, torch.is_grad_enabled(),
                      module.training, {k: v.clone() for k, v in module.state_dict().items()}, rng_state(device))
         rec.calls.append(call)
-        rec.events.append(("call", call))
+        rec.events.append(call)
 
     def after(name, module, args, out):
         call = next(c for c in reversed(rec.calls) if c.net == name)
         call.output = out.detach().clone() if torch.is_tensor(out) else None
 
     def backward(name, param, grad):  # runs before grad is added to param.grad
-        if not rec.events or rec.events[-1][:2] != ("backward", name):
-            rec.events.append(("backward", name, param.grad is not None and bool(param.grad.any())))
+        latest = rec.events[-1] if rec.events else None
+        if not (isinstance(latest, Backward) and latest.net == name):
+            rec.events.append(Backward(name, param.grad is not None and bool(param.grad.any())))
 
     handles = []
     for name, net in (("D", D), ("G", G)):
@@ -106,14 +129,14 @@ class Recorded:
 
     def zero_grad(self, set_to_none: bool = True):
         if getattr(self, "_rec", None) is not None:
-            self._rec.events.append(("zero_grad", self._name))
+            self._rec.events.append(ZeroGrad(self._name))
         super().zero_grad(set_to_none)
 
     def step(self, closure=None):
         if getattr(self, "_rec", None) is not None:
             grads = {n: [None if p.grad is None else p.grad.detach().clone() for p in ps]
                      for n, ps in self._rec.params.items()}
-            self._rec.events.append(("step", self._name, grads))
+            self._rec.events.append(Step(self._name, grads))
         return super().step(closure)
 
 
@@ -191,9 +214,9 @@ def classify_d_calls(rec: Recording, real: torch.Tensor) -> None:
             c.kind = "other"
 
 
-def steps(rec: Recording, name: str) -> list:
-    return [e for e in rec.events if e[0] == "step" and e[1] == name]
+def steps(rec: Recording, opt: str) -> list[Step]:
+    return [e for e in rec.events if isinstance(e, Step) and e.opt == opt]
 
 
-def position(rec: Recording, event) -> int:
+def position(rec: Recording, event: Event) -> int:
     return next(i for i, e in enumerate(rec.events) if e is event)

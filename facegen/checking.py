@@ -1,0 +1,84 @@
+"""What the checks in problem_unittests.py share with the train-step grader (step_grader.py).
+
+checked() runs a check the way its notebook cell needs: it prints "Tests Passed" when the check
+returns and leaves the learner's world as it found it. The random state is forked, so the checks
+draw nothing from the learner's generators: in the notebook the networks are built after
+torch.manual_seed(FACEGEN_SEED), the checks run, and only then are the weights initialised, so a
+check that reseeded (or just drew numbers) would change the learner's starting weights. Inside the
+fork each check is seeded, so it does the same thing every time. The warnings filters are
+restored too, and the learner's own warnings stay visible: they may point at a real problem.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import warnings
+
+import torch
+import torch.nn as nn
+
+PASSED = "Tests Passed"
+
+
+def seed(value: int, device="cpu") -> None:
+    """Seed the CPU generator and, on an accelerator, that device's only. (torch.manual_seed would
+    reseed every CUDA device, or queue that until CUDA starts, even for a check on the CPU.)"""
+    torch.random.default_generator.manual_seed(value)
+    device = torch.device(device)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(value)
+    elif device.type != "cpu":
+        torch.get_device_module(device.type).manual_seed(value)
+
+
+def forked_rng(device="cpu"):
+    """A context in which the CPU random state, and that of `device` when it is an accelerator, can
+    change freely: both are restored, byte for byte, on the way out."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return torch.random.fork_rng(devices=[])
+    return torch.random.fork_rng(devices=[device], device_type=device.type)
+
+
+def checked(check):
+    """check, run in a fork of the random state (seeded with 0) and with the warnings filters as found,
+    printing PASSED when it returns. Its name, docstring and signature are kept."""
+    signature = inspect.signature(check)
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        device = bound.arguments.get("device", "cpu")
+        # catch_warnings() only restores the filters on the way out: it hides nothing. The checks' own
+        # calls warn nothing with the notebook's code (tests/test_checks_leave_no_trace.py), so no
+        # warning needs filtering, and whatever the learner's code warns is shown.
+        with forked_rng(device), warnings.catch_warnings():
+            seed(0, device)
+            check(*args, **kwargs)
+        print(PASSED)
+
+    return run
+
+
+def run(what: str, fn, *args, hint=None):
+    """Call the learner's code; an exception it raises becomes an AssertionError that says where.
+
+    hint: a string, or a function of the exception returning one (or ""), added to the message.
+    """
+    try:
+        return fn(*args)
+    except NotImplementedError:  # a stub of the exercise: it says which step, in one line (helpers.explain_stubs)
+        raise
+    except Exception as e:  # noqa: BLE001 - any error in the learner's code is a failed check
+        extra = hint(e) if callable(hint) else hint
+        text = str(e).rstrip(".") if extra else str(e)
+        raise AssertionError(f"{what} raised {e.__class__.__name__}: {text}{extra or ''}") from e
+
+
+def last_layer(model: nn.Module) -> nn.Module:
+    """The last linear or convolution layer of a model (the one that produces the logit)."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    assert layers, "expected the discriminator to end in a linear (or convolution) layer that outputs one logit"
+    return layers[-1]
