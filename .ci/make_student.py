@@ -85,10 +85,6 @@ def student_notebook(nb: dict) -> dict:
     return nb
 
 
-def write(nb: dict, path: Path) -> None:
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-
-
 def main() -> int:
     student = student_notebook(json.loads(SOLUTION.read_text()))
     expected = json.dumps(student, indent=1, ensure_ascii=False) + "\n"

@@ -37,11 +37,20 @@ def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict:
 def run_settings(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer, loader, **values) -> dict:
     """The run's identity as plain JSON values: the networks as printed, the optimizers, the batch size,
     the number of images, and values (z_size, smooth, ema_decay, seed, data, ...)."""
-    settings = {**values, "batch_size": getattr(loader, "batch_size", None) or len(next(iter(loader))),
+    settings = {**values, "batch_size": getattr(loader, "batch_size", None) or len(batch_images(next(iter(loader)))),
                 "images": len(getattr(loader, "dataset", [])) or None,
                 "d_optimizer": optimizer_settings(d_optimizer), "g_optimizer": optimizer_settings(g_optimizer),
                 "D": str(D).splitlines(), "G": str(G).splitlines()}
     return json.loads(json.dumps(settings, default=str))  # tuples become lists, as they will read back
+
+
+def batch_images(batch) -> torch.Tensor:
+    """The images of a batch (B, 3, S, S); batches of (images, labels), as an ImageFolder gives, too."""
+    images = batch[0] if isinstance(batch, (list, tuple)) else batch
+    if not (torch.is_tensor(images) and images.ndim == 4 and images.shape[1] == 3):
+        raise FacegenError(f"train_loader must yield image batches of shape (B, 3, S, S), got "
+                           f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+    return images
 
 
 def run_name(settings: dict) -> str:
@@ -214,10 +223,7 @@ class Run:
             print(f"This DataLoader shuffles anew each time, so the rest of epoch {self.state.epoch + 1} comes from a "
                   "new order (some faces twice, some not at all); helpers.get_dataloader replays the order exactly.")
         for batch in itertools.islice(loader, self.state.batch, None):
-            images = batch[0] if isinstance(batch, (list, tuple)) else batch
-            if not (torch.is_tensor(images) and images.ndim == 4 and images.shape[1] == 3):
-                raise FacegenError(f"train_loader must yield image batches of shape (B, 3, S, S), got "
-                                   f"{tuple(images.shape) if torch.is_tensor(images) else type(images).__name__}")
+            images = batch_images(batch)
             self.state.batch, self.state.images_seen = self.state.batch + 1, self.state.images_seen + len(images)
             yield images.to(self.device, non_blocking=True)
 

@@ -106,15 +106,18 @@ TRAIN_DEFAULTS = {"sample_size": 8, "log_every": 2, "checkpoint_minutes": 60.0}
 
 
 def run_train(nb, out_dir: Path, epochs: int, train_step=None, conv_dim: int = 8, n_images: int = 64,
-              batch_size: int = 16, init_seed: int = 0, optimizer: dict | None = None,
+              batch_size: int = 16, init_seed: int = 0, optimizer: dict | None = None, precision: str | None = None,
               **kw) -> helpers.TrainResult:
     """Train tiny networks as the notebook run from the top would: seeded, so a second call is the same run.
-    64 images in batches of 16 (4 steps an epoch), logged every 2 steps, unless told otherwise."""
+    64 images in batches of 16 (4 steps an epoch), logged every 2 steps, unless told otherwise.
+    precision ("fp32", "bf16", "auto"): through helpers.FastStep in that precision, as the notebook trains."""
     torch.manual_seed(init_seed)
     D, G, d_opt, g_opt, loader = tiny(nb, n_images=n_images, batch_size=batch_size, conv_dim=conv_dim,
                                       **(optimizer or {}))
-    return helpers.train(D, G, d_opt, g_opt, train_step or nb["train_step"], loader, epochs=epochs,
-                         out_dir=out_dir, **{**TRAIN_DEFAULTS, **kw})
+    step = train_step or nb["train_step"]
+    if precision is not None:
+        step = helpers.FastStep(step, D, G, CPU, precision)
+    return helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, out_dir=out_dir, **{**TRAIN_DEFAULTS, **kw})
 
 
 # --- Checkpoints ----------------------------------------------------------------------------------

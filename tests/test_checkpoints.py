@@ -293,10 +293,12 @@ def test_malicious_checkpoint_is_refused(tmp_path, capsys):
 
 def test_train_with_a_malicious_checkpoint_starts_fresh(nb, tmp_path):
     marker = tmp_path / "pwned"
-    evil_file(tmp_path / "checkpoint.pt", marker)
+    first = run_train(nb, tmp_path, epochs=1)
+    evil_file(first.folder / "checkpoint.pt", marker)
+    (first.folder / "checkpoint.prev.pt").unlink(missing_ok=True)
     result = run_train(nb, tmp_path, epochs=1)
     assert not marker.exists() and not result.summary["resumed"]
-    assert_resumable(tmp_path / "checkpoint.pt", epoch=1)
+    assert_resumable(first.folder / "checkpoint.pt", epoch=1)
 
 
 def test_malicious_generator_file_is_refused(nb, tmp_path):

@@ -1,19 +1,18 @@
-"""facegen/fast_step.py: the fast path runs the learner's train_step without changing what it computes.
-bf16 autocast learns what fp32 learns; FACEGEN_EAGER is read as a yes/no flag; StepRunner hands back
-the four values as one tensor."""
+"""facegen/fast_step.py: FastStep runs the learner's train_step fast without changing what it computes.
+bf16 autocast learns what fp32 learns; it says what it changes (D and G to channels-last) when made; it
+hands back the four values as 0-d tensors; without it, train() runs train_step exactly as written."""
 from __future__ import annotations
 
-import pytest
 import torch
 
-from facegen import fast_step
+import helpers
 from tests.builders import CPU, nets, random_images, run_train
 
 
 def test_bf16_on_the_cpu_learns_what_fp32_learns(nb, tmp_path):
     """Two epochs of small nets (conv_dim 16) on fixed random images, seed 0, in fp32 and in bf16."""
     fp32, bf16 = (run_train(nb, tmp_path / precision, epochs=2, conv_dim=16, n_images=256, batch_size=32,
-                            precision=precision, sample_size=16, resume=False, eager=None, checkpoint_minutes=2.0)
+                            precision=precision, sample_size=16, checkpoint_minutes=2.0)
                   for precision in ("fp32", "bf16"))
     assert bf16.summary["precision"] == "bf16" and fp32.summary["precision"] == "fp32"
     assert fp32.history["step"] == bf16.history["step"]
@@ -25,18 +24,25 @@ def test_bf16_on_the_cpu_learns_what_fp32_learns(nb, tmp_path):
     assert not torch.equal(a, b), "bf16 should have run in bf16, not silently in fp32"
 
 
-@pytest.mark.parametrize("value, eager", [("", False), ("0", False), ("false", False), ("No", False),
-                                          (" off ", False), ("1", True), ("yes", True), ("true", True)])
-def test_facegen_eager_is_a_yes_no_flag(monkeypatch, value, eager):
-    monkeypatch.setenv("FACEGEN_EAGER", value)
-    assert fast_step.eager_requested() is eager
-
-
-def test_step_runner_returns_the_four_values_as_one_tensor_and_runs_after_step(nb):
+def test_fast_step_says_what_it_changes_and_returns_the_four_values_as_tensors(nb, capsys):
     D, G, d_opt, g_opt = nets(nb)
-    after = []
-    step = fast_step.StepRunner(nb["train_step"], D, G, d_opt, g_opt, 100, CPU, "fp32", eager=False,
-                                after_step=lambda: after.append(1), smooth=True)
-    out = step(random_images(8).float() / 127.5 - 1)
-    assert out.shape == (4,) and out.dtype == torch.float32 and torch.isfinite(out).all()
-    assert after == [1] and step.mode == "eager", "no CUDA graph on a CPU, and after_step runs once a step"
+    step = helpers.FastStep(nb["train_step"], D, G, CPU, "fp32")
+    said = capsys.readouterr().out
+    assert "FastStep: fp32 on cpu, D and G converted to channels-last." in said, said
+    assert next(D.parameters()).is_contiguous(memory_format=torch.channels_last) or \
+        next(D.parameters()).ndim != 4
+    out = step(D, G, d_opt, g_opt, random_images(8).float() / 127.5 - 1, 100, True)
+    assert len(out) == 4 and all(v.shape == () and v.dtype == torch.float32 and torch.isfinite(v) for v in out)
+    assert step.graph is None, "no CUDA graph on a CPU"
+
+
+def test_without_fast_step_train_runs_train_step_as_written(nb, tmp_path, no_loss_plot):
+    """No autocast, no layout change, the learner's own function called with the learner's objects."""
+    seen = []
+
+    def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
+        seen.append((torch.is_autocast_enabled("cpu"), real_images.is_contiguous()))
+        return nb["train_step"](D, G, d_optimizer, g_optimizer, real_images, z_size, smooth)
+    result = run_train(nb, tmp_path, epochs=1, train_step=train_step)
+    assert seen and all(s == (False, True) for s in seen), seen
+    assert result.summary["precision"] == "fp32" and result.summary["cuda_graph"] is False

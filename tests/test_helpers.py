@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import helpers
-from facegen import fast_step, sampling
+from facegen import sampling
 from helpers import FacegenError
 from tests.builders import scale, TRAIN_DEFAULTS, good_zip, nets, one_line, random_images, run_train, write_zip
 
@@ -84,28 +84,18 @@ def epochs_set(monkeypatch) -> list:
     return calls
 
 
-@pytest.fixture
-def batches_seen(monkeypatch) -> list:
-    """Every batch train() hands to the training step, in order."""
-    seen = []
-    real_call = fast_step.StepRunner.__call__
+def test_train_sets_the_epoch_so_a_resumed_run_sees_the_same_batches(nb, tmp_path, epochs_set, no_loss_plot):
+    batches_seen = []
 
-    def recording(self, real):
-        seen.append(real.clone())
-        return real_call(self, real)
-
-    monkeypatch.setattr(fast_step.StepRunner, "__call__", recording)
-    return seen
-
-
-def test_train_sets_the_epoch_so_a_resumed_run_sees_the_same_batches(nb, tmp_path, epochs_set, batches_seen,
-                                                                     no_loss_plot):
-    run_train(nb, tmp_path / "whole", epochs=2)
+    def recording(*args, **kw):  # every batch train() hands to the training step, in order
+        batches_seen.append(args[4].clone())
+        return nb["train_step"](*args, **kw)
+    run_train(nb, tmp_path / "whole", epochs=2, train_step=recording)
     assert epochs_set == [0, 1]
     whole = list(batches_seen)
     epochs_set.clear(), batches_seen.clear()
-    run_train(nb, tmp_path / "split", epochs=1)
-    run_train(nb, tmp_path / "split", epochs=2)  # resumes at epoch 2
+    run_train(nb, tmp_path / "split", epochs=1, train_step=recording)
+    run_train(nb, tmp_path / "split", epochs=2, train_step=recording)  # resumes at epoch 2
     assert epochs_set == [0, 1], "the resumed session must start at epoch 1 (0-based), not at 0"
     assert len(batches_seen) == len(whole) == 8
     assert all(torch.equal(a, b) for a, b in zip(batches_seen, whole)), "the resumed run saw other batches"
@@ -248,12 +238,12 @@ def test_train_accepts_the_lessons_imagefolder_dataloader(nb, tmp_path):
     D, G, d_opt, g_opt = nets(nb)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path / "out",
                            **TRAIN_DEFAULTS)
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    summary = json.loads((result.folder / "summary.json").read_text())
     assert summary == result.summary
     assert summary["epochs_completed"] == 1 and summary["images_seen"] == 32 and summary["batch_size"] == 8
     assert summary["dataset"]["images"] == 32 and summary["images_per_second"] > 0
     assert result.history["step"] == [2, 4] and np.isfinite(result.history["d_loss"]).all()
-    assert (tmp_path / "out" / "samples.png").exists() and (tmp_path / "out" / "checkpoint.pt").exists()
+    assert (result.folder / "samples.png").exists() and (result.folder / "checkpoint.pt").exists()
 
 
 @pytest.mark.parametrize("with_labels", [False, True], ids=["images", "images-and-labels"])
@@ -264,7 +254,7 @@ def test_train_accepts_a_plain_list_of_batches(nb, tmp_path, no_loss_plot, with_
     D, G, d_opt, g_opt = nets(nb)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=2, out_dir=tmp_path,
                            **TRAIN_DEFAULTS)
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary = json.loads((result.folder / "summary.json").read_text())
     assert summary["epochs_completed"] == 2 and summary["images_seen"] == 2 * 4 * 8
     assert result.history["step"] == [2, 4, 6, 8] and len(result.samples_per_epoch) == 2
 

@@ -105,7 +105,7 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
     assert result.summary["stopped_by"] == "stop"
     assert started_at_stop <= steps <= started_at_stop + 1, \
         f"Stop came during step {started_at_stop}, yet {steps} steps ran: it should stop after the step under way"
-    saved = checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(result.folder / "checkpoint.pt")
     assert saved["epoch"] * steps_per_epoch + saved["batch"] == steps, "the checkpoint must hold the steps done"
     assert saved["images_seen"] == steps * 16
 
@@ -113,7 +113,7 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
     rest = []
     result = run_train(nb, tmp_path, epochs=epochs, n_images=n_images, train_step=slow_steps(nb, [0.0], rest))
     out = capsys.readouterr().out
-    assert "Resumed from" in out and "Starting fresh" not in out, out
+    assert "Resumed" in out and "New run" not in out, out
     assert len(rest) == epochs * steps_per_epoch - steps, f"{len(rest)} steps after {steps} of {epochs * 8}"
     assert result.summary["epochs_completed"] == epochs and result.summary["stopped_by"] == "epochs"
     assert result.summary["images_seen"] == epochs * steps_per_epoch * 16

@@ -84,11 +84,11 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path):
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
     one_line(e, "diverged", "checkpoint.pt", "learning rate")
-    saved = checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(tmp_path / "runs" / "batch16-lr0.0002-seed0" / "checkpoint.pt")
     assert saved is not None and saved["epoch"] == 1 and saved["images_seen"] == 4 * 16
     assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point()), "NaN weights saved"
     assert all(np.isfinite(saved["history"][k]).all() for k in progress.HISTORY_KEYS[2:])
-    assert not (tmp_path / "summary.json").exists()
+    assert not (tmp_path / "runs" / "batch16-lr0.0002-seed0" / "summary.json").exists()
 
 
 def test_nan_loss_before_any_checkpoint(nb, tmp_path):
@@ -96,5 +96,5 @@ def test_nan_loss_before_any_checkpoint(nb, tmp_path):
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=1, train_step=nan_after(nb, 0))
     message = one_line(e, "diverged")
-    assert not (tmp_path / "checkpoint.pt").exists()
+    assert not (tmp_path / "runs" / "batch16-lr0.0002-seed0" / "checkpoint.pt").exists()
     assert "is kept" not in message, f"no checkpoint exists, yet the message says one is kept: {message!r}"
