@@ -1,11 +1,16 @@
 """The machinery behind helpers.py that a learner never needs to read, one job per module.
 
     parameters   FACEGEN_* settings, validated            device       CPU/CUDA/MPS, bf16 or fp32
-    zipdata      the dataset zip: open, list, download    decode       JPEGs -> one cached uint8 tensor
-    synthetic    cartoon faces when there is no real data checkpoints  atomic writes, checkpoints
-    runs         what a checkpoint must match to resume   fast_step    autocast and the CUDA graph
-    interrupt    Stop (Ctrl-C) ends training cleanly      fid          the Frechet Inception Distance
-    step_recorder  records and replays a learner's train_step, for problem_unittests.check_train_step
+    locate       where the data is: env, beside, download zipdata      the dataset zip: open, list, download
+    decode       JPEGs -> one cached uint8 tensor         synthetic    cartoon faces when there is no real data
+    pictures     grids, the loss plot, the progress GIF   sampling     the fixed z; G's images as uint8
+    checkpoints  atomic writes, checkpoints               runs         run folders, settings, resume
+    progress     the clock, the progress bar, the log     interrupt    Stop (Ctrl-C) ends training cleanly
+    fast_step    FastStep: autocast, channels-last, the CUDA graph (opt-in)
+    fid          the Frechet Inception Distance
+    checking     what the checks share: the learner's errors as verdicts, no trace left behind
+    step_recorder  records a learner's train_step (typed events: Call, ZeroGrad, Backward, Step)
+    step_verdicts  the verdicts on one recorded step      step_grader  runs and judges check_train_step
 
 No module here imports helpers.py; helpers.py imports from here.
 """
@@ -13,3 +18,10 @@ No module here imports helpers.py; helpers.py imports from here.
 
 class FacegenError(Exception):
     """A problem the learner can fix; the message says what is wrong and what to do."""
+
+
+def short_digest(data: bytes) -> str:
+    """The first 20 hex digits of data's SHA-256: a cache key for content (decoded faces, FID statistics)."""
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()[:20]

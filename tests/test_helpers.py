@@ -236,7 +236,7 @@ def test_train_accepts_the_lessons_imagefolder_dataloader(nb, tmp_path):
     loader = torch.utils.data.DataLoader(ImageFolder(str(tmp_path / "folder"), transform=classic_transform()),
                                          batch_size=8, shuffle=True, drop_last=True)
     D, G, d_opt, g_opt = nets(nb)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path / "out",
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path / "out",
                            **TRAIN_DEFAULTS)
     summary = json.loads((result.folder / "summary.json").read_text())
     assert summary == result.summary
@@ -252,7 +252,7 @@ def test_train_accepts_a_plain_list_of_batches(nb, tmp_path, no_loss_plot, with_
     batches = [torch.rand(8, 3, 32, 32, generator=generator) * 2 - 1 for _ in range(4)]
     loader = [(b, torch.zeros(8, dtype=torch.long)) for b in batches] if with_labels else batches
     D, G, d_opt, g_opt = nets(nb)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=2, out_dir=tmp_path,
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=2, out_dir=tmp_path,
                            **TRAIN_DEFAULTS)
     summary = json.loads((result.folder / "summary.json").read_text())
     assert summary["epochs_completed"] == 2 and summary["images_seen"] == 2 * 4 * 8
@@ -268,7 +268,7 @@ def test_train_accepts_a_plain_list_of_batches(nb, tmp_path, no_loss_plot, with_
 def test_a_loader_of_wrong_shapes_fails_in_one_line_naming_the_expected_shape(nb, tmp_path, bad, got):
     D, G, d_opt, g_opt = nets(nb)
     with pytest.raises(FacegenError) as e:
-        helpers.train(D, G, d_opt, g_opt, nb["train_step"], [bad, bad], epochs=1, out_dir=tmp_path,
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], [bad, bad], update_average=nb["update_average"], epochs=1, out_dir=tmp_path,
                       **TRAIN_DEFAULTS)
     one_line(e, "(B, 3, S, S)", got)
 
@@ -277,14 +277,14 @@ def test_a_loader_without_a_length_is_refused_in_one_line(nb, tmp_path):
     D, G, d_opt, g_opt = nets(nb)
     batches = (torch.rand(8, 3, 32, 32) * 2 - 1 for _ in range(4))  # an iterable, with no len()
     with pytest.raises(FacegenError) as e:
-        helpers.train(D, G, d_opt, g_opt, nb["train_step"], batches, epochs=1, out_dir=tmp_path, **TRAIN_DEFAULTS)
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], batches, update_average=nb["update_average"], epochs=1, out_dir=tmp_path, **TRAIN_DEFAULTS)
     one_line(e, "train_loader")
 
 
 def test_an_empty_loader_is_refused_in_one_line(nb, tmp_path):
     D, G, d_opt, g_opt = nets(nb)
     with pytest.raises(FacegenError) as e:
-        helpers.train(D, G, d_opt, g_opt, nb["train_step"], [], epochs=1, out_dir=tmp_path, **TRAIN_DEFAULTS)
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], [], update_average=nb["update_average"], epochs=1, out_dir=tmp_path, **TRAIN_DEFAULTS)
     one_line(e, "no batches", "batch size")
 
 

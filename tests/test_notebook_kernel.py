@@ -102,8 +102,39 @@ def learner(start_learner) -> Learner:
     return start_learner()
 
 
+def run_folder(tmp_path) -> Path:
+    """The one run folder under out/runs/ (the quick configuration's)."""
+    folders = [p for p in (tmp_path / "out" / "runs").iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
 def summary(tmp_path) -> dict:
-    return json.loads((tmp_path / "out" / "summary.json").read_text())
+    return json.loads((run_folder(tmp_path) / "summary.json").read_text())
+
+
+def starting_weights(learner) -> list[float]:
+    """A few of D's and G's weights right after the cell that initialises them (learner has run it)."""
+    code = "print([round(float(p.flatten()[0]), 6) for m in (D, G) for p in m.parameters()][:6])"
+    cell = nbformat.v4.new_code_cell(code)
+    learner.client.execute_cell(cell, len(learner.nb.cells))
+    return json.loads("".join(o.text for o in cell.outputs if o.output_type == "stream"))
+
+
+def test_the_seed_sets_the_starting_weights_and_the_checks_do_not_change_them(start_learner):
+    """The bug this replaces: check_weights_init reseeded the global generator between the cell that
+    builds the networks and the one that initialises them, so seeds 0 and 1 gave the same weights."""
+    weights = {}
+    for seed, skip_checks in (("0", False), ("1", False), ("0", True)):
+        learner = start_learner(FACEGEN_SEED=seed)
+        init = next(i for i, c in enumerate(learner.nb.cells) if "D.apply(weights_init_normal)" in c.source)
+        for i in range(init + 1):
+            cell = learner.nb.cells[i]
+            if cell.cell_type == "code" and not (skip_checks and "tests.check_" in cell.source):
+                learner.run(i)
+        weights[seed, skip_checks] = starting_weights(learner)
+    assert weights["0", False] != weights["1", False], "FACEGEN_SEED must change the starting weights"
+    assert weights["0", False] == weights["0", True], "running the check cells must not change the weights"
 
 
 def test_rerunning_a_finished_training_cell_says_it_is_complete_and_keeps_the_summary(learner, tmp_path):
@@ -111,26 +142,29 @@ def test_rerunning_a_finished_training_cell_says_it_is_complete_and_keeps_the_su
     train = learner.index("train")
     first = learner.run(train)
     assert "Epoch   1/1" in first, first
-    before = (tmp_path / "out" / "summary.json").read_bytes()
+    before = (run_folder(tmp_path) / "summary.json").read_bytes()
     assert summary(tmp_path)["images_per_second"] > 0
 
     again = learner.run(train)
     assert "already complete (1 epoch;" in again and "FACEGEN_FRESH=1" in again, again
     assert "Epoch" not in again, "a complete run must not train again"
-    assert (tmp_path / "out" / "summary.json").read_bytes() == before, "the summary must not be overwritten"
+    assert (run_folder(tmp_path) / "summary.json").read_bytes() == before, "the summary must not be overwritten"
 
 
-def test_changing_a_hyperparameter_and_rerunning_starts_fresh_and_says_why(learner, tmp_path):
+def test_changing_a_hyperparameter_and_rerunning_starts_a_new_run_folder_and_says_why(learner, tmp_path):
     learner.run_until("train")
     train, hyper = learner.index("train"), learner.index("hyperparameters")
     learner.run(train)
+    old = run_folder(tmp_path)
+    files = {p: p.read_bytes() for p in old.iterdir() if p.is_file()}
     learner.edit("hyperparameters", "lr = 2e-4", "lr = 1e-4")
     outputs = [learner.run(i) for i in range(hyper, train + 1) if learner.nb.cells[i].cell_type == "code"]
     text = outputs[-1]
-    assert "Starting fresh" in text and "d_optimizer" in text and "g_optimizer" in text, text
-    assert "starting weights" not in text, "rebuilding the networks with the same seed is the same start"
+    assert "New run in" in text and "d_optimizer lr 0.0002 -> 0.0001" in text and "g_optimizer" in text, text
+    assert "the layers of" not in text, "rebuilding the networks unchanged is the same architecture"
     assert "Epoch   1/1" in text
-    assert (tmp_path / "out" / "checkpoint.replaced.pt").exists()
+    assert {p: p.read_bytes() for p in old.iterdir() if p.is_file()} == files, "the first run was changed"
+    assert (tmp_path / "out" / "runs" / "batch128-lr0.0001-seed0" / "summary.json").exists()
 
 
 def test_rebuilding_the_networks_unchanged_is_the_same_run(learner, tmp_path):
@@ -144,7 +178,7 @@ def test_rebuilding_the_networks_unchanged_is_the_same_run(learner, tmp_path):
 def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_learner, tmp_path):
     learner = start_learner(FACEGEN_EPOCHS="50")  # far more than the test waits for
     learner.run_until("train")
-    checkpoint = tmp_path / "out" / "checkpoint.pt"
+    checkpoint = tmp_path / "out" / "runs" / "batch128-lr0.0002-seed0" / "checkpoint.pt"
     learner.interrupt_when(checkpoint.exists)  # Stop, a moment after the first epoch's checkpoint
     text = learner.run(learner.index("train"))
     stopped = [line for line in text.splitlines() if line.startswith("Stopped at")]
@@ -156,15 +190,43 @@ def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_lea
     mtime = checkpoint.stat().st_mtime
     learner.interrupt_when(lambda: checkpoint.stat().st_mtime > mtime)  # Stop after the next checkpoint
     again = learner.run(learner.index("train"))
-    assert "Resumed from" in again and "Stopped at" in again, again
+    assert "Resumed" in again and "Stopped at" in again, again
     assert summary(tmp_path)["images_seen"] > first["images_seen"]
+
+
+def test_two_quick_stops_then_running_again_resumes(start_learner, tmp_path):
+    """The bug this replaces: after two Stops, running the cell again said "Starting fresh ... (changed:
+    starting weights)", set the checkpoint aside and restarted from epoch 0."""
+    learner = start_learner(FACEGEN_EPOCHS="50")
+    learner.run_until("train")
+    checkpoint = tmp_path / "out" / "runs" / "batch128-lr0.0002-seed0" / "checkpoint.pt"
+    pid = learner.client.km.provisioner.process.pid
+
+    def press_twice():
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(pid, signal.SIGINT)
+    threading.Thread(target=press_twice, daemon=True).start()
+    cell = learner.nb.cells[learner.index("train")]
+    cell.outputs = []
+    with contextlib.suppress(Exception):  # the second Stop interrupts the cell: a KeyboardInterrupt
+        learner.client.execute_cell(cell, learner.index("train"))
+    again = learner.interrupt_when(lambda: True, delay=3.0)  # then a single Stop, once it has resumed
+    text = learner.run(learner.index("train"))
+    again.join()
+    assert "Resumed" in text and "epoch 1" in text and "New run" not in text, text
+    assert len(list((tmp_path / "out" / "runs").iterdir())) == 1, "one run, one folder"
 
 
 def test_the_pretrained_route_writes_its_own_outputs(start_learner, tmp_path):
     learner = start_learner(FACEGEN_PRETRAINED="1", FACEGEN_FID_SAMPLES="16")  # FID too, as on a GPU
     texts = [learner.run(i) for i, c in enumerate(learner.nb.cells) if c.cell_type == "code"]
     assert any("nothing was trained here" in t for t in texts)
-    out = tmp_path / "out"
-    assert (out / "samples.png").exists() and not (out / "checkpoint.pt").exists()
+    assert run_folder(tmp_path).name == "pretrained"
+    assert (run_folder(tmp_path) / "samples.png").exists() and not (run_folder(tmp_path) / "checkpoint.pt").exists()
     assert summary(tmp_path)["trained_here"] is False and summary(tmp_path)["fid_samples"] == 16
     assert not any("Epoch" in t for t in texts)

@@ -200,7 +200,7 @@ def test_optimizers_that_do_not_hold_the_networks_parameters_are_refused_in_one_
         d_opt = torch.optim.Adam([next(D.parameters())])
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     with pytest.raises(FacegenError) as e:
-        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path)
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
     one_line(e, "d_optimizer", words, "step 7")
     assert not (tmp_path / "runs").exists(), "nothing is written for a refused run"
 
@@ -211,9 +211,9 @@ def test_swapped_optimizers_fixed_then_trained_again_just_train(nb, tmp_path, no
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     with pytest.raises(FacegenError):
         helpers.train(D, G, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()), nb["train_step"],
-                      loader, epochs=1, out_dir=tmp_path)
+                      loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
     d_opt, g_opt = torch.optim.Adam(D.parameters(), 2e-4), torch.optim.Adam(G.parameters(), 2e-4)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
     assert result.summary["epochs_completed"] == 1
 
 
@@ -290,11 +290,12 @@ def test_a_resumed_epoch_of_a_plain_shuffling_loader_says_its_order_is_new(nb, t
         return torch.utils.data.DataLoader(data, batch_size=16, shuffle=True, drop_last=True)
     torch.manual_seed(0)
     D, G, d_opt, g_opt = nets(nb)
-    helpers.train(D, G, d_opt, g_opt, stop_on(nb, [2]), loader(), epochs=1, out_dir=tmp_path)
+    helpers.train(D, G, d_opt, g_opt, stop_on(nb, [2]), loader(), epochs=1, out_dir=tmp_path,
+                  update_average=nb["update_average"])
     capsys.readouterr()
     torch.manual_seed(0)
     D, G, d_opt, g_opt = nets(nb)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), epochs=1, out_dir=tmp_path)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
     out = capsys.readouterr().out
     assert "Resumed" in out and "shuffles anew each time, so the rest of epoch 1 comes from a new order" in out, out
     assert result.summary["images_seen"] == 64
@@ -366,6 +367,7 @@ def step(*args, **options):
     return nb["train_step"](*args, **options)
 
 result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, z_size=100, out_dir=out_dir,
+                       update_average=nb["update_average"],
                        sample_size=16, checkpoint_minutes=0.001)
 print("HISTORY", json.dumps(result.history), flush=True)
 """

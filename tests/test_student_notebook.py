@@ -23,7 +23,7 @@ STUDENT = json.loads(make_student.STUDENT.read_text())
 # What the student writes, at least (the list), by the name each stub gives.
 EXPECTED_STUBS = ["scale", "Discriminator.__init__", "Discriminator.forward", "Generator.__init__",
                   "Generator.forward", "weights_init_normal", "real_loss", "fake_loss", "d_optimizer and g_optimizer",
-                  "train_step"]
+                  "train_step", "update_average"]
 
 
 def source(cell: dict) -> str:
