@@ -1,6 +1,6 @@
 """Plumbing for face_generation.ipynb, in the notebook's order.
 
-1. Settings      read_parameters, pick_device, training_budget (from facegen/); explain_stubs
+1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); FaceDataset, EpochShuffle, get_dataloader
 3. Display       show_images, save_images, plot_losses, save_progress_gif (from facegen/pictures.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
@@ -30,7 +30,7 @@ from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available, fid_every
 from facegen.interrupt import StopRequest
 from facegen.locate import HERE, find_dataset
-from facegen.parameters import Config, read_parameters, training_budget
+from facegen.parameters import Config, read_environment, read_parameters, training_budget
 from facegen.pictures import image_grid, plot_losses, save_images, save_progress_gif, show_images
 from facegen.progress import HISTORY_KEYS, Clock
 from facegen.sampling import fixed_noise, sample_images
@@ -39,7 +39,7 @@ from facegen.zipdata import DataSource, list_image_names
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult
 __all__ = ["HERE", "Config", "FacegenError", "FastStep", "fid", "fid_available", "fid_every", "find_dataset",
-           "image_grid", "load_generator", "load_images", "pick_device", "plot_losses", "read_parameters",
+           "image_grid", "load_generator", "load_images", "pick_device", "plot_losses", "read_environment", "read_parameters",
            "sample_images", "save_images", "save_progress_gif", "show_images", "training_budget", "write_json"]
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import os
 from pathlib import Path
 
 from facegen import FacegenError
@@ -90,3 +92,12 @@ def training_budget(config: Config, device) -> tuple[int, float | None]:
     epochs = config.epochs or GPU_EPOCHS
     bounded = device.type == "cpu" and not config.epochs
     return epochs, config.minutes or (CPU_MINUTES if bounded else None)
+
+
+def read_environment(environ=None) -> Config:
+    """read_parameters from the FACEGEN_* environment variables (FACEGEN_EPOCHS for epochs, ...); an
+    unset variable takes read_parameters' default."""
+    environ = os.environ if environ is None else environ
+    defaults = inspect.signature(read_parameters).parameters
+    variable = {name: f"FACEGEN_{'OUT' if name == 'out_dir' else name.upper()}" for name in defaults}
+    return read_parameters(**{name: environ.get(variable[name], p.default) for name, p in defaults.items()})

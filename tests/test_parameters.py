@@ -38,3 +38,13 @@ def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
     assert helpers.training_budget(quick, CPU) == (parameters.QUICK_EPOCHS, None)
     plain = helpers.read_parameters(device="cpu")
     assert helpers.training_budget(plain, CPU) == (parameters.GPU_EPOCHS, parameters.CPU_MINUTES)
+
+
+def test_read_environment_takes_each_facegen_variable_and_the_defaults_for_the_rest():
+    config = helpers.read_environment({"FACEGEN_EPOCHS": "3", "FACEGEN_SEED": "7", "FACEGEN_OUT": "elsewhere",
+                                       "FACEGEN_DEVICE": "cpu", "FACEGEN_FRESH": "1", "CI": "true"})
+    assert (config.epochs, config.seed, str(config.out_dir), config.fresh) == (3, 7, "elsewhere", True)
+    assert (config.batch_size, config.quick, config.minutes) == (128, False, None), "unset: the defaults; CI: nothing"
+    with pytest.raises(FacegenError) as e:
+        helpers.read_environment({"FACEGEN_BATCH_SIZE": "lots"})
+    one_line(e, "FACEGEN_BATCH_SIZE", "lots")
