@@ -25,22 +25,25 @@ import torch.nn as nn
 from facegen import FacegenError, runs
 from facegen.checkpoints import load_generator, write_json
 from facegen.decode import load_images
+from facegen.diagrams import draw_networks, plot_generator_losses
 from facegen.device import pick_device
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available, fid_every
 from facegen.interrupt import StopRequest
 from facegen.locate import HERE, find_dataset
 from facegen.parameters import Config, read_environment, read_parameters, training_budget
-from facegen.pictures import image_grid, plot_losses, save_images, save_progress_gif, show_images
+from facegen.pictures import (equilibrium, image_grid, nearest_faces, plot_losses, save_images, save_progress_gif,
+                              show_images)
 from facegen.progress import HISTORY_KEYS, Clock
 from facegen.sampling import fixed_noise, sample_images
 from facegen.zipdata import DataSource, list_image_names
 
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult
-__all__ = ["HERE", "Config", "FacegenError", "FastStep", "fid", "fid_available", "fid_every", "find_dataset",
-           "image_grid", "load_generator", "load_images", "pick_device", "plot_losses", "read_environment", "read_parameters",
-           "sample_images", "save_images", "save_progress_gif", "show_images", "training_budget", "write_json"]
+__all__ = ["HERE", "Config", "FacegenError", "FastStep", "draw_networks", "equilibrium", "fid", "fid_available",
+           "fid_every", "find_dataset", "image_grid", "load_generator", "load_images", "nearest_faces", "pick_device",
+           "plot_generator_losses", "plot_losses", "read_environment", "read_parameters", "sample_images",
+           "save_images", "save_progress_gif", "show_images", "training_budget", "write_json"]
 
 
 def explain_stubs() -> None:

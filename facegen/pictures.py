@@ -1,6 +1,8 @@
-"""Pictures of faces and of training: grids shown inline or saved as PNG, the loss plot, the progress GIF."""
+"""Pictures of faces and of training: grids shown inline or saved as PNG, the loss plot (with the game's
+equilibrium), the progress GIF, and the nearest real faces to generated ones."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -51,25 +53,71 @@ def save_images(images: torch.Tensor, path: Path, nrow: int = 8, upscale: int = 
     return Path(path)
 
 
-def plot_losses(history: dict, path: Path | None = None, show: bool = True) -> None:
-    """Plot the discriminator's and generator's losses (and D(x), D(G(z))) against the step."""
+SMOOTH_LABEL = 0.9  # the label real_loss uses for real images with one-sided label smoothing
+
+
+def equilibrium(smooth: bool) -> dict[str, float]:
+    """The losses and D's outputs when G has won (fakes indistinguishable from faces), to read the loss plot against.
+
+    D's best answer is then label / 2 for every image (the label of real images: 1, or SMOOTH_LABEL with
+    smoothing), so d_loss = BCE(label / 2, label) + BCE(label / 2, 0) and g_loss = BCE(label / 2, 1).
+    """
+    label = SMOOTH_LABEL if smooth else 1.0
+    d = label / 2
+
+    def bce(p: float, target: float) -> float:
+        return -(target * math.log(p) + (1 - target) * math.log(1 - p))
+
+    return {"d_loss": bce(d, label) + bce(d, 0.0), "g_loss": bce(d, 1.0), "d_real": d, "d_fake": d}
+
+
+def plot_losses(history: dict, path: Path | None = None, show: bool = True, smooth: bool | None = None) -> None:
+    """Plot the discriminator's and generator's losses (and D(x), D(G(z))) against the step; with smooth=True or
+    False, the game's equilibrium values (equilibrium(smooth)) as dashed lines, to see how far training is from it."""
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(12, 4))
     steps = history["step"]
     style = {"marker": "o"} if len(steps) < 20 else {}  # a run with one logged point still shows it
-    ax_loss.plot(steps, history["d_loss"], label="Discriminator", **style)
-    ax_loss.plot(steps, history["g_loss"], label="Generator", **style)
+    series = {"d_loss": (ax_loss, "Discriminator"), "g_loss": (ax_loss, "Generator"),
+              "d_real": (ax_prob, "D(x): real judged real"), "d_fake": (ax_prob, "D(G(z)): fake judged real")}
+    colours = {key: ax.plot(steps, history[key], label=label, **style)[0].get_color()
+               for key, (ax, label) in series.items()}
+    if smooth is not None:
+        target = equilibrium(smooth)
+        where = "with label smoothing" if smooth else "without label smoothing"
+        for key, name in (("d_loss", "D's loss"), ("g_loss", "G's loss"), ("d_real", "D(x) = D(G(z))")):
+            series[key][0].axhline(target[key], linestyle="--", linewidth=1, color=colours[key],
+                                   label=f"{name} at equilibrium {where}: {target[key]:.3f}")
     ax_loss.set(xlabel="training step", ylabel="loss", title="Training losses")
-    ax_loss.legend()
-    ax_prob.plot(steps, history["d_real"], label="D(x): real judged real", **style)
-    ax_prob.plot(steps, history["d_fake"], label="D(G(z)): fake judged real", **style)
     ax_prob.set(xlabel="training step", ylabel="mean probability", ylim=(0, 1), title="What D believes")
-    ax_prob.legend()
+    for ax in (ax_loss, ax_prob):
+        ax.legend(fontsize=9 if smooth is not None else None)
     fig.tight_layout()
     if path is not None:
         write_atomically(Path(path), lambda f: fig.savefig(f, format="png", dpi=100))
     plt.show() if show else plt.close(fig)
+
+
+def nearest_faces(samples: torch.Tensor, images: torch.Tensor, n: int = 8, chunk: int = 2048) -> torch.Tensor:
+    """The first n generated faces above the real face nearest to each (L2 in pixel space), to see whether G copies.
+
+    samples and images: uint8, or floats in [-1, 1], (N, 3, H, W). The distances are computed chunk images at
+    a time, so all 32,600 faces fit in memory. Returns 2n uint8 images: show_images(pairs, nrow=n).
+    """
+    queries = to_uint8(samples[:n]).flatten(1).double()
+    if len(images) == 0 or to_uint8(images[:1]).shape[1:] != to_uint8(samples[:1]).shape[1:]:
+        raise FacegenError(f"nearest_faces needs real images shaped like the samples {tuple(samples.shape[1:])}, "
+                           f"got {tuple(images.shape)}")
+    best = torch.full((len(queries),), math.inf, dtype=torch.float64)
+    index = torch.zeros(len(queries), dtype=torch.long)
+    for start in range(0, len(images), chunk):
+        real = to_uint8(images[start:start + chunk]).flatten(1).double()
+        distances = (queries ** 2).sum(1, keepdim=True) - 2 * queries @ real.T + (real ** 2).sum(1)
+        nearest, where = distances.min(1)
+        closer = nearest < best
+        best[closer], index[closer] = nearest[closer], where[closer] + start
+    return torch.cat([to_uint8(samples[:n]), to_uint8(images[index.to(images.device)])])
 
 
 def save_progress_gif(samples_per_epoch: Sequence[torch.Tensor], path: Path, n_faces: int = 32, nrow: int = 8,

@@ -19,7 +19,7 @@ import torch
 import helpers
 from facegen import checkpoints
 from helpers import FacegenError
-from tests import checkpoint_files
+from tests import checkpoint_files, other_generators
 from tests.builders import ROOT, Killed, assert_is, assert_resumable, files_under, one_line, run_train, state
 
 
@@ -59,6 +59,44 @@ def test_load_generator_with_a_training_checkpoint(nb, tmp_path):
     with pytest.raises(FacegenError) as e:
         helpers.load_generator(G, path)
     one_line(e, path.name)
+
+
+# --- The generator file in a Generator written differently ------------------------------------------
+
+@pytest.mark.parametrize("Other", [other_generators.GeneratorByAttributes, other_generators.GeneratorNested])
+def test_assets_generator_loads_into_a_generator_with_other_names_and_draws_the_same_faces(nb, Other):
+    path = ROOT / "assets" / "generator.pt"
+    theirs, ours = helpers.load_generator(Other(), path), helpers.load_generator(nb["Generator"](), path)
+    assert set(theirs.state_dict()) != set(ours.state_dict()), "the keys differ: matched by order, not by name"
+    z = torch.randn(16, 100, generator=torch.Generator().manual_seed(5))
+    expected = helpers.sample_images(ours, z)
+    assert expected.float().std() > 10, "the file's faces, not a blank image"
+    assert torch.equal(helpers.sample_images(theirs, z), expected)
+
+
+def refused(G, path) -> FacegenError:
+    """load_generator's error for G, after checking that the failed load left G unchanged."""
+    before = {k: v.clone() for k, v in G.state_dict().items()}
+    with pytest.raises(FacegenError) as e:
+        helpers.load_generator(G, path)
+    assert all(torch.equal(before[k], v) for k, v in G.state_dict().items()), "G was changed by a failed load"
+    return e
+
+
+def test_load_generator_names_what_differs_in_a_generator_written_differently():
+    path = ROOT / "assets" / "generator.pt"
+    n_file = len(torch.load(path, weights_only=True))
+    one_line(refused(other_generators.GeneratorByAttributes(conv_dim=32), path),
+             "layer 1:", "weight of shape (2048, 100)", "(fc.weight) a weight of shape (1024, 100)", "is conv_dim 64?")
+    one_line(refused(other_generators.GeneratorNested(z_size=64), path),
+             "layer 1:", "(project.0.weight) a weight of shape (2048, 64)", "is z_size 100?")
+    one_line(refused(other_generators.GeneratorByAttributes(last_bias=False), path),
+             f"this Generator has {n_file - 1} tensors, the file {n_file}", "missing or extra", "bias=False")
+    one_line(refused(other_generators.GeneratorByAttributes(fc_bias=False), path),
+             f"this Generator has {n_file - 1} tensors, the file {n_file}", "layer 1: the file has a bias of shape "
+             "(2048,), this Generator (bn0.weight) a weight of shape (512,)")
+    one_line(refused(other_generators.GeneratorOtherOrder(), path),
+             "layer 2:", "(deconv1.weight) a weight of shape (512, 256, 4, 4)", "same order")
 
 
 # --- A corrupt or truncated checkpoint ---------------------------------------------------------------
@@ -140,7 +178,7 @@ WRITER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
 import torch, helpers
-from tests import checkpoint_files
+from tests import checkpoint_files, other_generators
 real_fsync = os.fsync
 def slow_fsync(fd):
     real_fsync(fd)
