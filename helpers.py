@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from facegen import FacegenError, runs
-from facegen.checkpoints import load_generator, write_json
+from facegen.checkpoints import load_generator, save_generator, write_json
 from facegen.decode import load_images
 from facegen.diagrams import draw_networks, plot_generator_losses
 from facegen.device import pick_device
@@ -244,7 +244,8 @@ def _steps_per_epoch(loader) -> int:
 
 
 def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> runs.TrainResult:
-    """Say how training ended, write samples.png, losses.png and summary.json, and return the result."""
+    """Say how training ended; write what the run trained (generator.pt, CPU tensors, loadable with
+    load_generator), samples.png from it, losses.png and summary.json; return the result."""
     state, folder = run.state, run.folder
     if why == "stop":
         print(f"Stopped at {state.where()}; saved {folder / 'checkpoint.pt'}. Run this cell again to resume.")
@@ -254,7 +255,8 @@ def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> run
               "resumes), a GPU (40 epochs in minutes), or the pretrained generator (FACEGEN_PRETRAINED=1).")
     if not state.samples_per_epoch:  # a run that ended inside its first epoch
         state.samples_per_epoch.append(sample_images(generator, state.fixed_z))
-    save_images(state.samples_per_epoch[-1], folder / "samples.png")
+    save_generator(generator, folder / "generator.pt")
+    save_images(sample_images(generator, state.fixed_z), folder / "samples.png")  # the final generator's faces
     if state.history["step"]:
         plot_losses(state.history, folder / "losses.png", show=False)
     write_json(folder / "summary.json", summary)

@@ -465,3 +465,21 @@ def test_kill9_during_training_then_resume(tmp_path):
     summary3 = json.loads((whole / "runs" / (DRIVER_RUN + "-2") / "summary.json").read_text())
     assert summary3["epochs_completed"] == EPOCHS and summary3["resumed"] is False
     assert checkpoints.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["epoch"] == EPOCHS
+
+
+def test_a_run_leaves_what_it_trained_generator_pt_and_samples_from_it(nb, tmp_path, no_loss_plot):
+    """generator.pt is the generator the run samples from (the weight average), as CPU tensors, and
+    samples.png shows its faces for the fixed z, also when the run ends mid-epoch."""
+    from PIL import Image
+
+    result = run_train(nb, tmp_path, epochs=1, sample_size=8)
+    G = nb["Generator"](conv_dim=8)
+    helpers.load_generator(G, result.folder / "generator.pt")
+    state = torch.load(result.folder / "generator.pt", weights_only=True)
+    assert all(v.device.type == "cpu" for v in state.values())
+    for key, value in result.generator.state_dict().items():
+        assert torch.equal(state[key], value), key
+    expected = helpers.sample_images(G, result.fixed_z)
+    grid = np.asarray(Image.open(result.folder / "samples.png").convert("RGB"))
+    expected_grid = helpers.image_grid(expected, 8).repeat(2, axis=0).repeat(2, axis=1)
+    assert grid.shape == expected_grid.shape and (grid.astype(int) - expected_grid).__abs__().max() <= 1
