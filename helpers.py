@@ -2,7 +2,8 @@
 
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); FaceDataset, EpochShuffle, get_dataloader
-3. Display       show_images, save_images, plot_losses, save_progress_gif (from facegen/pictures.py)
+3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
+                 draw_networks, plot_generator_losses (facegen/diagrams.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, fid (from facegen/); interpolate
 
@@ -258,7 +259,7 @@ def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> run
     save_generator(generator, folder / "generator.pt")
     save_images(sample_images(generator, state.fixed_z), folder / "samples.png")  # the final generator's faces
     if state.history["step"]:
-        plot_losses(state.history, folder / "losses.png", show=False)
+        plot_losses(state.history, folder / "losses.png", show=False, smooth=run.settings["smooth"])
     write_json(folder / "summary.json", summary)
     return runs.TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)
 

@@ -45,7 +45,7 @@ def finished_run(nb, tmp_path_factory) -> Path:
     """A finished one-epoch run of run_train's default setup (its out_dir); copy it before use."""
     out = tmp_path_factory.mktemp("finished")
     with pytest.MonkeyPatch.context() as m:  # as the no_loss_plot fixture does
-        m.setattr(helpers, "plot_losses", lambda history, path=None, show=True: None)
+        m.setattr(helpers, "plot_losses", lambda history, path=None, show=True, smooth=None: None)
         run_train(nb, out, epochs=1)
     return out
 
