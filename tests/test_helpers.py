@@ -326,3 +326,21 @@ def test_explain_stubs_shortens_only_the_exercises_own_not_implemented_errors():
     assert [o.output_type for o in stub] == ["stream"]
     assert stub[0].text.startswith("Not implemented yet: step 3, scale. Write that step")
     assert [o.output_type for o in other] == ["error"] and other[0].traceback
+
+
+# ================================================================================================
+# The pretrained route
+# ================================================================================================
+
+@pytest.mark.parametrize("build", ["GeneratorByAttributes", "GeneratorNested"])
+def test_the_pretrained_route_takes_a_differently_built_but_correct_generator(nb, tmp_path, capsys, build):
+    """A learner's Generator with other attribute names or nesting loads assets/generator.pt (by order and
+    shape) and draws the same faces as the notebook's own Generator does with it."""
+    from tests import other_generators
+
+    theirs = helpers.use_pretrained(getattr(other_generators, build)(), tmp_path / "theirs")
+    ours = helpers.use_pretrained(nb["Generator"](), tmp_path / "ours")
+    assert "nothing was trained here" in capsys.readouterr().out
+    assert torch.equal(theirs.samples_per_epoch[-1], ours.samples_per_epoch[-1])
+    assert (tmp_path / "theirs" / "runs" / "pretrained" / "samples.png").exists()
+    assert theirs.summary["trained_here"] is False

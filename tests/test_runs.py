@@ -483,3 +483,18 @@ def test_a_run_leaves_what_it_trained_generator_pt_and_samples_from_it(nb, tmp_p
     grid = np.asarray(Image.open(result.folder / "samples.png").convert("RGB"))
     expected_grid = helpers.image_grid(expected, 8).repeat(2, axis=0).repeat(2, axis=1)
     assert grid.shape == expected_grid.shape and (grid.astype(int) - expected_grid).__abs__().max() <= 1
+
+
+def test_train_leaves_the_learners_seed_models_and_stop_handler_as_they_were(nb, tmp_path, no_loss_plot):
+    """The bug this replaces: train() reseeded the global generator, converted the models to channels-last and
+    kept its own SIGINT handler. Now it does none of that (FastStep, when used, says what it converts)."""
+    torch.manual_seed(123)
+    handler = signal.getsignal(signal.SIGINT)
+    D, G, d_opt, g_opt = nets(nb)
+    loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
+    helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path, seed=0,
+                  update_average=nb["update_average"])
+    assert torch.initial_seed() == 123, "train() reseeded the global random generator"
+    assert signal.getsignal(signal.SIGINT) is handler, "train() left its own Stop handler behind"
+    conv = next(p for p in D.parameters() if p.ndim == 4)
+    assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
