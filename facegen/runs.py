@@ -98,7 +98,7 @@ def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple
     folder = runs / (base if not existing else f"{base}-{len(existing) + 1}")
     write_json(folder / "settings.json", settings)
     if fresh and existing:
-        print(f"New run in {folder}/ (FACEGEN_FRESH=1; the earlier runs beside it are kept as they are).")
+        print(f"New run in {folder}/ (a fresh start, FACEGEN_FRESH=1; the runs beside it are kept as they are).")
     elif latest is not None:
         print(f"New run in {folder}/: the last run, {latest.parent}/, has other settings "
               f"({differences(_read_settings(latest.parent) or {}, settings)}).")
