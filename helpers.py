@@ -15,7 +15,6 @@ the package facegen/, one job per module.
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Callable
 

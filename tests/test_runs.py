@@ -200,7 +200,8 @@ def test_optimizers_that_do_not_hold_the_networks_parameters_are_refused_in_one_
         d_opt = torch.optim.Adam([next(D.parameters())])
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     with pytest.raises(FacegenError) as e:
-        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"],
+                      epochs=1, out_dir=tmp_path)
     one_line(e, "d_optimizer", words, "step 7")
     assert not (tmp_path / "runs").exists(), "nothing is written for a refused run"
 
@@ -213,7 +214,8 @@ def test_swapped_optimizers_fixed_then_trained_again_just_train(nb, tmp_path, no
         helpers.train(D, G, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()), nb["train_step"],
                       loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
     d_opt, g_opt = torch.optim.Adam(D.parameters(), 2e-4), torch.optim.Adam(G.parameters(), 2e-4)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"],
+                           epochs=1, out_dir=tmp_path)
     assert result.summary["epochs_completed"] == 1
 
 
@@ -295,7 +297,8 @@ def test_a_resumed_epoch_of_a_plain_shuffling_loader_says_its_order_is_new(nb, t
     capsys.readouterr()
     torch.manual_seed(0)
     D, G, d_opt, g_opt = nets(nb)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), update_average=nb["update_average"],
+                           epochs=1, out_dir=tmp_path)
     out = capsys.readouterr().out
     assert "Resumed" in out and "shuffles anew each time, so the rest of epoch 1 comes from a new order" in out, out
     assert result.summary["images_seen"] == 64
@@ -415,7 +418,8 @@ def test_kill9_during_training_then_resume(tmp_path):
         procs.append(ref := start_driver(tmp_path, whole, tmp_path / "whole.log"))
         procs.append(victim := start_driver(tmp_path, killed, tmp_path / "run1.log", delay=0.04))
         deadline = time.monotonic() + 45
-        while not ((killed / "runs" / DRIVER_RUN / "checkpoint.pt").exists() and "Epoch   2/" in (tmp_path / "run1.log").read_text()):
+        checkpoint = killed / "runs" / DRIVER_RUN / "checkpoint.pt"
+        while not (checkpoint.exists() and "Epoch   2/" in (tmp_path / "run1.log").read_text()):
             log1 = (tmp_path / "run1.log").read_text()
             assert victim.poll() is None, "the run ended before it could be killed:\n" + log1
             assert time.monotonic() < deadline, "no checkpoint appeared:\n" + log1
