@@ -59,7 +59,7 @@ def test_the_reflection_question_is_for_the_student_to_answer():
 
 def test_solution_cells_carry_nbgrader_metadata_with_unique_ids():
     ids = [c["metadata"]["nbgrader"]["grade_id"] for c in SOLUTION["cells"] if c["metadata"].get("nbgrader")]
-    assert len(ids) == len(set(ids)) == 8
+    assert len(ids) == len(set(ids)) == 9  # 8 code exercises and the reflection
     for cell in SOLUTION["cells"]:
         if cell["cell_type"] == "code" and regions(source(cell)):
             assert cell["metadata"]["nbgrader"]["solution"] is True
