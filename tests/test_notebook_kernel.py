@@ -117,8 +117,10 @@ def starting_weights(learner) -> list[float]:
     """A few of D's and G's weights right after the cell that initialises them (learner has run it)."""
     code = "print([round(float(p.flatten()[0]), 6) for m in (D, G) for p in m.parameters()][:6])"
     cell = nbformat.v4.new_code_cell(code)
-    learner.client.execute_cell(cell, len(learner.nb.cells))
-    return json.loads("".join(o.text for o in cell.outputs if o.output_type == "stream"))
+    learner.nb.cells.append(cell)  # nbclient writes the executed cell back into the notebook
+    learner.client.execute_cell(cell, len(learner.nb.cells) - 1)
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    return json.loads(text.strip().splitlines()[-1])
 
 
 def test_the_seed_sets_the_starting_weights_and_the_checks_do_not_change_them(start_learner):
