@@ -48,20 +48,15 @@ __all__ = ["HERE", "Config", "FacegenError", "FastStep", "draw_networks", "equil
 
 def explain_stubs() -> None:
     """In Jupyter, show a NotImplementedError (a step of the exercise not written yet) as one line
-    naming the step, instead of a traceback through the code that called it."""
+    naming the step, and a failed check as one line with its verdict, instead of a traceback through
+    the code that called them; a failed check still fails its cell (facegen/notebook_errors.py)."""
     try:
         shell = get_ipython()  # noqa: F821 - defined only inside IPython
     except NameError:
         return
+    from facegen import notebook_errors
 
-    def brief(shell, etype, evalue, tb, tb_offset=None):
-        if not str(evalue).startswith("not implemented yet: "):  # not a stub: the usual traceback
-            shell._showtraceback(etype, evalue, shell.InteractiveTB.structured_traceback(etype, evalue, tb, tb_offset))
-            return
-        print(f"Not implemented yet: {str(evalue).removeprefix('not implemented yet: ')}. Write that step, run its "
-              "cell, then run this one again.", file=sys.stderr)
-
-    shell.set_custom_exc((NotImplementedError,), brief)
+    shell.set_custom_exc(notebook_errors.HANDLED, notebook_errors.brief)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,25 +7,27 @@
     4     check_generator      G: z (B, z_size) -> images (B, 3, S, S) in [-1, 1] (tanh), uses z_size, conv_dim
     5     check_weights_init   conv/linear weights ~ N(0, 0.02), batch norm weights ~ N(1, 0.02), biases 0
     6     check_losses         real_loss/fake_loss: BCE on logits, labels 1 and 0 (0.9 with smoothing)
+    7     check_optimizers     d_optimizer, g_optimizer: Adam over exactly D's (G's) parameters, lr and betas as asked
     7     check_train_step     one D update and one G update, as the lesson's (graded in facegen/step_grader.py)
+    8     check_weight_average update_average: average <- decay * average + (1 - decay) * G, in place, no graph
 
-Each check prints "Tests Passed" or raises AssertionError whose message names the mistake it found
-and how to fix it, and leaves the world as it found it (facegen/checking.py): the random state (so
+Each check prints "Tests Passed" or raises CheckFailed (an AssertionError) whose message names the
+mistake it found and how to fix it (helpers.explain_stubs shows it in one line), and leaves the
+world as it found it (facegen/checking.py): the random state (so
 the learner's seed still decides their weights), the warnings filters, the objects passed in. Pass
 device= to run on a GPU. The names start with `check_`, not `test_`, so pytest does not collect
 them; tests/ checks the checks. The checks hold their own reference arithmetic (BCE on logits, the
-DCGAN initialisation, one training step) and never import the notebook's solutions.
+DCGAN initialisation, one training step) and never import the notebook's solutions; what a check
+needs beyond a few lines lives in facegen/ (init_checks, network_checks, step_grader, ...).
 """
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facegen import step_grader
-from facegen.checking import PASSED, checked, last_layer as _last_layer, run as _run
+from facegen import average_checks, init_checks, network_checks, optimizer_checks, step_grader
+from facegen.checking import PASSED, CheckFailed, checked, last_layer as _last_layer, run as _run
 
 
 def _close(a, b, atol: float = 1e-4) -> bool:
@@ -122,10 +124,6 @@ def _n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _shape_hint(x: torch.Tensor, size: int):
-    return lambda e: f". Its input had shape {tuple(x.shape)}: expected the network to take {size}x{size} images"
-
-
 @checked
 def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> None:
     """D maps (B, 3, S, S) to (B, 1) logits (S = image_size), for several batch sizes (2 included) and conv_dims."""
@@ -135,8 +133,9 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
         sizes[conv_dim] = _n_params(D)
         for batch_size in (2, 16, 64):
             x = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
-            out = _run(f"Discriminator(conv_dim={conv_dim}) on a batch of {batch_size}", D, x,
-                       hint=_shape_hint(x, image_size))
+            with network_checks.watch_linears(D) as wrong_sizes:  # names the nn.Linear that gets the wrong size
+                out = _run(f"Discriminator(conv_dim={conv_dim}) on a batch of {batch_size}", D, x,
+                           hint=network_checks.input_hint(wrong_sizes, x, image_size, conv_dim))
             shape = tuple(out.shape)
             if shape != (batch_size, 1):
                 hint = ""
@@ -152,8 +151,10 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
     assert sizes[64] != sizes[32], \
         "Discriminator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim, conv_dim * 2, ...)"
+    D = Discriminator(conv_dim=32).to(device)
+    network_checks.check_d_layers(D, torch.rand(16, 3, image_size, image_size, device=device) * 2 - 1)
     # Logits, not probabilities: with a large last layer, outputs must leave [0, 1].
-    D = Discriminator(conv_dim=32).to(device).eval()
+    D.eval()
     with torch.no_grad():
         _last_layer(D).weight.mul_(1000)
         out = D(torch.rand(16, 3, image_size, image_size, device=device) * 2 - 1)
@@ -181,93 +182,13 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
                 f"expected outputs spanning [-1, 1] (a tanh at the end), got [{low:.3f}, {high:.3f}]"
             spread = out.std(dim=0).mean().item()  # across the batch: does the image depend on z?
             assert spread > 1e-4, "expected images that vary with z, got the same image for every z"
+    network_checks.check_g_layers(G, z)
     assert _n_params(Generator(z_size=100, conv_dim=64)) != _n_params(Generator(z_size=100, conv_dim=32)), \
         "Generator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim * 8, conv_dim * 4, ...)"
 
 
 # --- Step 5: initialisation ---------------------------------------------------------------------
-
-_WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-
-
-def _init_error_hint(e: Exception) -> str:
-    text = str(e)
-    if "'NoneType'" in text:
-        return (". A layer built with bias=False has m.bias = None: initialise the bias only "
-                "`if m.bias is not None`")
-    if "has no attribute 'weight'" in text or "has no attribute 'bias'" in text:
-        return (". weights_init_normal is applied to every module (ReLU, Sequential, ...): act only on the layer "
-                "types that have weights, e.g. isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)); "
-                "note that classname.find('Conv') is -1, which is true, when it is not found")
-    if "leaf Variable that requires grad" in text:
-        return ". Change parameters with nn.init.normal_(m.weight, 0.0, 0.02) (or inside torch.no_grad())"
-    return ""
-
-
-def _weight_diagnosis(mean: float, std: float) -> tuple[str, str]:
-    """(what is wrong, how to fix it) for conv/linear weights that are not ~ N(0, 0.02)."""
-    normal = "nn.init.normal_(m.weight, 0.0, 0.02)"
-    if abs(mean - 1) < 0.05:
-        return "are centred at 1 (the batch norm init)", f"Conv and linear weights are centred at 0: {normal}"
-    if abs(std - 1) < 0.1:
-        return "have std 1, normal_'s default", \
-            f"Pass the std as the third argument (nn.init.normal_(w, 0.02) sets the mean): {normal}"
-    if abs(std - 0.2) < 0.02:
-        return "have std 0.2, ten times too large", f"Use {normal}"
-    if abs(std - 0.02 ** 2) < 1e-4:
-        return "have std 0.0004 = 0.02 squared", f"normal_ takes the standard deviation, not the variance: {normal}"
-    if abs(std - math.sqrt(0.02)) < 0.015:
-        return "have std 0.14 = sqrt(0.02)", f"normal_ takes the standard deviation, 0.02: {normal}"
-    if abs(mean) < 0.005:
-        return f"have std {std:.4f} instead of 0.02", f"Use {normal}"
-    return f"have mean {mean:.4f} instead of 0", f"Use {normal}"
-
-
-def _kurtosis(w: torch.Tensor) -> float:
-    w = w.double().flatten()
-    c = w - w.mean()
-    return ((c ** 4).mean() / (c ** 2).mean() ** 2).item()
-
-
-def _check_weighted(m: nn.Module, where: str, before: torch.Tensor) -> None:
-    """A conv or linear layer: weights ~ N(0, 0.02), bias 0 or PyTorch's default."""
-    kind, w = type(m).__name__, m.weight.detach().float()
-    mean, std = w.mean().item(), w.std().item()
-    got = f"{where}: expected weights with mean 0 and std 0.02, got mean {mean:.4f} and std {std:.4f}"
-    assert not torch.equal(m.weight.detach(), before), \
-        f"{kind} weights were not initialised: {got} (PyTorch's default). Make weights_init_normal handle nn.{kind} too"
-    if w.numel() >= 500 and _kurtosis(w) < 2.3:  # a normal's kurtosis is 3, a uniform's 1.8
-        raise AssertionError(f"{kind} weights are uniform, not normal: {got}. "
-                             "Use nn.init.normal_(m.weight, 0.0, 0.02), not uniform_")
-    if not (abs(mean) < 0.005 and 0.015 < std < 0.025):
-        what, fix = _weight_diagnosis(mean, std)
-        raise AssertionError(f"{kind} weights {what}: {got}. {fix}")
-    if m.bias is not None:
-        default_bound = 1 / math.sqrt(max(1, nn.init._calculate_fan_in_and_fan_out(m.weight)[0]))
-        biggest = m.bias.detach().float().abs().max().item()
-        assert biggest <= max(default_bound, 0.1) + 1e-6, \
-            f"{kind} biases are too large: {where}: expected biases of 0 (or PyTorch's default, within " \
-            f"+-{default_bound:.3f}), got values up to {biggest:.3f}. Use nn.init.zeros_(m.bias)"
-
-
-def _check_batch_norm(m: nn.Module, where: str) -> None:
-    """A batch norm layer: weights ~ N(1, 0.02) or 1, biases 0."""
-    kind, w, b = type(m).__name__, m.weight.detach().float(), m.bias.detach().float()
-    mean, std = w.mean().item(), w.std().item()
-    if not (abs(mean - 1) < 0.01 and std < 0.03):
-        what = ("are 0, which blocks the signal" if w.abs().max() < 1e-6 else
-                "got the conv init (centred at 0)" if abs(mean) < 0.1 else
-                f"have std {std:.2f} instead of 0.02" if abs(mean - 1) < 0.1 else
-                f"are centred at {mean:.2f} instead of 1")
-        raise AssertionError(
-            f"{kind} weights {what}: {where} (batch norm): expected weights with mean 1 and std 0.02, "
-            f"got mean {mean:.4f} and std {std:.4f}. Use nn.init.normal_(m.weight, 1.0, 0.02) "
-            "(or leave them at PyTorch's default of 1)")
-    assert b.abs().max() < 1e-6, \
-        f"{kind} biases are not 0: {where} (batch norm): expected biases of 0, got values up to " \
-        f"{b.abs().max().item():.4f}. Use nn.init.zeros_(m.bias) (or leave them at PyTorch's default)"
-
 
 @checked
 def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
@@ -276,13 +197,13 @@ def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
     for model in (Discriminator(), Generator()):
         before = {k: v.clone() for k, v in model.state_dict().items()}
         _run(f"{type(model).__name__}().apply(weights_init_normal)", model.apply, weights_init_normal,
-             hint=_init_error_hint)
+             hint=init_checks.init_error_hint)
         for name, m in model.named_modules():
             where = f"{type(model).__name__}.{name}"
-            if isinstance(m, _WEIGHTED):
-                _check_weighted(m, where, before[f"{name}.weight"])
+            if isinstance(m, init_checks.WEIGHTED):
+                init_checks.check_weighted(m, where, before[f"{name}.weight"])
             elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-                _check_batch_norm(m, where)
+                init_checks.check_batch_norm(m, where)
 
 
 # --- Step 6: the losses -------------------------------------------------------------------------
@@ -317,15 +238,21 @@ def check_losses(real_loss, fake_loss) -> None:
     """real_loss/fake_loss are BCE on logits (labels 1 and 0), with label smoothing (0.9) as an option."""
     logits = torch.tensor([[2.0], [-1.0], [0.5], [0.0]], requires_grad=True)
     softplus = nn.functional.softplus
-    cases = (("real_loss(d_out)", _run("real_loss(d_out)", real_loss, logits), softplus(-logits).mean(), 1.0, "real"),
-             ("fake_loss(d_out)", _run("fake_loss(d_out)", fake_loss, logits), softplus(logits).mean(), 0.0, "fake"),
-             ("real_loss(d_out, smooth=True)", _run("real_loss(d_out, smooth=True)", real_loss, logits, True),
+    cases = (("real_loss(d_out)", real_loss, (logits,), softplus(-logits).mean(), 1.0, "real"),
+             ("fake_loss(d_out)", fake_loss, (logits,), softplus(logits).mean(), 0.0, "fake"),
+             ("real_loss(d_out, smooth=True)", real_loss, (logits, True),
               (0.9 * softplus(-logits) + 0.1 * softplus(logits)).mean(), 0.9, "smooth"))
-    for name, got, expected, label, which in cases:
+    for name, loss, args, expected, label, which in cases:
+        got = _run(name, loss, *args)
         assert torch.is_tensor(got) and got.dim() == 0, f"{name}: expected a scalar tensor, got {got!r}" + \
             (". Return the loss tensor itself, not .item() (the optimizer needs its gradient)"
              if isinstance(got, float) else ". Average over the batch (the default reduction='mean')"
              if torch.is_tensor(got) else "")
+        again = _run(name, loss, *args).item()
+        assert abs(again - got.item()) < 1e-6, \
+            f"{name} gives another value at each call on the same logits ({got.item():.4f}, then {again:.4f}): its " \
+            "targets are random. Random targets (such as uniform in [0.8, 1]) are another technique, \"noisy labels\"; " \
+            "the lesson's label smoothing is the fixed 0.9: torch.full_like(d_out, 0.9 if smooth else 1.0)"
         assert abs(got.item() - expected.item()) < 1e-4, \
             f"{name} on logits {logits.flatten().tolist()}: expected {expected.item():.4f} " \
             f"(binary cross-entropy with logits), got {got.item():.4f}" \
@@ -337,7 +264,14 @@ def check_losses(real_loss, fake_loss) -> None:
         ". Use F.binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss) on the logits, not log(sigmoid(...))"
 
 
-# --- Step 7: one training step ------------------------------------------------------------------
+# --- Step 7: the optimizers and one training step -----------------------------------------------
+
+@checked
+def check_optimizers(d_optimizer, g_optimizer, D, G, lr: float = 2e-4, betas=(0.5, 0.999)) -> None:
+    """d_optimizer is torch.optim.Adam over exactly D's current parameters, g_optimizer over G's, both with
+    the given lr and betas (fused, foreach and capturable are free)."""
+    optimizer_checks.check(d_optimizer, g_optimizer, D, G, lr, betas)
+
 
 @checked
 def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: int = 5,
@@ -346,3 +280,12 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
     non-saturating BCE (fake -> 1), each after zero_grad() and with one step(); returns (d_loss, g_loss, D(x),
     D(G(z))); D learns a fixed real batch."""
     step_grader.grade(train_step, Discriminator, Generator, device, steps, image_size)
+
+
+# --- Step 8: the average of G's weights ---------------------------------------------------------
+
+@checked
+def check_weight_average(update_average) -> None:
+    """update_average(average, G, decay) sets average <- decay * average + (1 - decay) * G, parameter by parameter,
+    in place (the same tensors), leaving G as it is and building no autograd graph, for decays 0, 0.5, 0.9, 1."""
+    average_checks.check(update_average)

@@ -7,6 +7,9 @@ torch.manual_seed(FACEGEN_SEED), the checks run, and only then are the weights i
 check that reseeded (or just drew numbers) would change the learner's starting weights. Inside the
 fork each check is seeded, so it does the same thing every time. The warnings filters are
 restored too, and the learner's own warnings stay visible: they may point at a real problem.
+
+A mistake a check finds leaves it as CheckFailed (an AssertionError, so pytest and nbgrader see a
+failure) that knows which check it came from: helpers.explain_stubs shows it in one line.
 """
 from __future__ import annotations
 
@@ -18,6 +21,22 @@ import torch
 import torch.nn as nn
 
 PASSED = "Tests Passed"
+
+
+class CheckFailed(AssertionError):
+    """A mistake in the learner's code, found by the check named `check`: the message names it and its fix."""
+
+    def __init__(self, message: str = "", check: str = ""):
+        super().__init__(message)
+        self.check = check
+
+
+def _failure(e: AssertionError, check: str) -> CheckFailed:
+    """e as a CheckFailed of `check`, with e's message and traceback (the caller raises it from e's cause)."""
+    if isinstance(e, CheckFailed):
+        e.check = e.check or check
+        return e
+    return CheckFailed(str(e), check).with_traceback(e.__traceback__)
 
 
 def seed(value: int, device="cpu") -> None:
@@ -43,7 +62,8 @@ def forked_rng(device="cpu"):
 
 def checked(check):
     """check, run in a fork of the random state (seeded with 0) and with the warnings filters as found,
-    printing PASSED when it returns. Its name, docstring and signature are kept.
+    printing PASSED when it returns; an AssertionError it raises leaves as a CheckFailed naming the
+    check. Its name, docstring and signature are kept.
 
     Two keyword arguments are added for nbgrader's hidden tests: seed= (another seed than 0: other random
     inputs and weights) and quiet=True (print nothing when the check passes; a failure still raises)."""
@@ -57,9 +77,12 @@ def checked(check):
         # catch_warnings() only restores the filters on the way out: it hides nothing. The checks' own
         # calls warn nothing with the notebook's code (tests/test_checks_leave_no_trace.py), so no
         # warning needs filtering, and whatever the learner's code warns is shown.
-        with forked_rng(device), warnings.catch_warnings():
-            _seed(seed, device)
-            check(*args, **kwargs)
+        try:
+            with forked_rng(device), warnings.catch_warnings():
+                _seed(seed, device)
+                check(*args, **kwargs)
+        except AssertionError as e:
+            raise _failure(e, check.__name__) from e.__cause__
         if not quiet:
             print(PASSED)
 
@@ -70,7 +93,7 @@ _seed = seed  # checked()'s wrapper takes a seed= argument, which hides this fun
 
 
 def run(what: str, fn, *args, hint=None):
-    """Call the learner's code; an exception it raises becomes an AssertionError that says where.
+    """Call the learner's code; an exception it raises becomes a CheckFailed that says where.
 
     hint: a string, or a function of the exception returning one (or ""), added to the message.
     """
@@ -81,7 +104,7 @@ def run(what: str, fn, *args, hint=None):
     except Exception as e:  # noqa: BLE001 - any error in the learner's code is a failed check
         extra = hint(e) if callable(hint) else hint
         text = str(e).rstrip(".") if extra else str(e)
-        raise AssertionError(f"{what} raised {e.__class__.__name__}: {text}{extra or ''}") from e
+        raise CheckFailed(f"{what} raised {e.__class__.__name__}: {text}{extra or ''}") from e
 
 
 def last_layer(model: nn.Module) -> nn.Module:

@@ -233,6 +233,10 @@ def _check_learning(train_step, Discriminator, Generator, device, steps: int, im
     assert isinstance(out, (tuple, list)) and len(out) == 4, \
         f"expected train_step to return (d_loss, g_loss, D(x), D(G(z))), got {type(out).__name__}" + \
         (f" of {len(out)} values" if isinstance(out, (tuple, list)) else "")
+    floats = [name for name, v in zip(("d_loss", "g_loss", "D(x)", "D(G(z))"), out) if not torch.is_tensor(v)]
+    assert not floats, \
+        f"train_step returned {', '.join(floats)} as Python numbers: return tensors without .item(): reading a " \
+        "number makes the CPU wait for the GPU; helpers.train adds them up on the device"
     _check_returned([float(v) for v in out], rec, real, expected_d_real)
     assert any(not torch.equal(a, b) for a, b in zip(before_d, D.parameters())), \
         "expected the discriminator's parameters to change (d_optimizer.step())"

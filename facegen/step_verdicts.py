@@ -64,7 +64,8 @@ def check_step_calls(rec: sr.Recording, real: torch.Tensor, z_size: int) -> None
             f"sample z = torch.randn(real_images.size(0), z_size) (is z_size hard-coded?)"
         assert z.shape[0] == n, \
             f"z has the wrong batch size: {z.shape[0]} fakes for a batch of {n} real images. Use " \
-            "real_images.size(0), not a global batch_size (the last batch of an epoch can be smaller)"
+            "real_images.size(0), not a global batch_size: train_step should work for any batch size (this check " \
+            f"uses {n})"
         assert (z - z[0]).abs().max() > 0, \
             "z is the same for every image: draw one random vector per image, torch.randn(batch_size, z_size)"
     for c in rec.calls:

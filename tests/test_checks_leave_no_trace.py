@@ -50,8 +50,25 @@ def std_one_init(m):
         nn.init.normal_(m.weight, 0.0, 1.0)
 
 
+def optimizers(nb, swapped=False):
+    D, G = nb["Discriminator"](conv_dim=8), nb["Generator"](conv_dim=8)
+    d_opt, g_opt = (torch.optim.Adam(net.parameters(), lr=2e-4, betas=(0.5, 0.999)) for net in ((G, D) if swapped else (D, G)))
+    return d_opt, g_opt, D, G
+
+
+def update_average(average, G, decay):
+    with torch.no_grad():
+        for a, p in zip(average.parameters(), G.parameters()):
+            a.lerp_(p, 1 - decay)
+
+
+def update_average_swapped(average, G, decay):
+    update_average(average, G, 1 - decay)
+
+
 # check -> (arguments it passes with, arguments it fails with), from the notebook's code. Each failure
-# comes after the check has drawn random numbers (and, for all but check_scale and check_losses, late).
+# but check_optimizers' comes after the check has drawn random numbers (and, for all but check_scale and
+# check_losses, late).
 CASES = {
     "check_scale": (lambda nb: (nb["scale"],), lambda nb: (lambda x, feature_range=(-1, 1): x,)),
     "check_dataloader": (
@@ -67,6 +84,8 @@ CASES = {
         lambda nb: (nb["train_step"], nb["Discriminator"], nb["Generator"]),
         lambda nb: (lambda *args, **kwargs: tuple(reversed(nb["train_step"](*args, **kwargs))),  # wrong order
                     nb["Discriminator"], nb["Generator"])),
+    "check_optimizers": (lambda nb: optimizers(nb), lambda nb: optimizers(nb, swapped=True)),
+    "check_weight_average": (lambda nb: (update_average,), lambda nb: (update_average_swapped,)),
 }
 
 
@@ -88,6 +107,14 @@ def test_a_check_leaves_the_random_state_and_warnings_filters_as_found(nb, name,
             getattr(pu, name)(*args)
     assert torch.equal(torch.get_rng_state(), state), f"{name} changed the global random state"
     assert warnings.filters == filters, f"{name} changed the warnings filters"
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_a_failed_check_is_a_check_failed_naming_the_check(nb, name):
+    """An AssertionError still (pytest, nbgrader), shown by helpers.explain_stubs as `name: message`."""
+    with pytest.raises(pu.CheckFailed) as e:
+        getattr(pu, name)(*CASES[name][1](nb))
+    assert isinstance(e.value, AssertionError) and e.value.check == name and str(e.value)
 
 
 def test_the_seed_decides_the_starting_weights_though_a_check_runs_in_between(nb):

@@ -326,3 +326,72 @@ def test_explain_stubs_shortens_only_the_exercises_own_not_implemented_errors():
     assert [o.output_type for o in stub] == ["stream"]
     assert stub[0].text.startswith("Not implemented yet: step 3, scale. Write that step")
     assert [o.output_type for o in other] == ["error"] and other[0].traceback
+
+
+class FakeShell:
+    """What explain_stubs uses of IPython's shell: set_custom_exc, and the error output it shows."""
+
+    def __init__(self):
+        self.shown = []
+
+    def set_custom_exc(self, exc_tuple, handler):
+        self.exc_tuple, self.handler = exc_tuple, handler
+
+    def _showtraceback(self, etype, evalue, stb):
+        self.shown.append((etype, stb))
+
+
+def raised(fn):
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - whatever fn raises is what the handler gets
+        return type(e), e, e.__traceback__
+    raise AssertionError("expected an exception")
+
+
+def test_explain_stubs_shows_a_failed_check_as_one_line(monkeypatch, nb):
+    import builtins
+
+    import problem_unittests as tests
+    from facegen.checking import CheckFailed
+
+    shell = FakeShell()
+    monkeypatch.setattr(builtins, "get_ipython", lambda: shell, raising=False)
+    helpers.explain_stubs()
+    assert CheckFailed in shell.exc_tuple and NotImplementedError in shell.exc_tuple
+    shell.handler(shell, *raised(lambda: tests.check_losses(nb["fake_loss"], nb["fake_loss"])))
+    (etype, stb), = shell.shown
+    assert etype is CheckFailed and len(stb) == 1
+    assert stb[0].startswith("check_losses: real_loss(d_out) on logits [2.0, -1.0, 0.5, 0.0]: expected 0.6519")
+    assert "\n" not in stb[0] and "Traceback" not in stb[0]
+
+
+@pytest.mark.slow
+def test_explain_stubs_shows_a_failed_check_in_one_line_and_still_fails_the_cell():
+    """In a real kernel: the failed check's cell has one error output, its traceback one line `check_scale: ...`;
+    the execute reply is an error (nbclient stops there), and an iopub error message went out (what nbval and
+    nbgrader look for). Another exception keeps its full traceback."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    def notebook(*sources):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(s) for s in
+                    ("import helpers\nimport problem_unittests as tests\nhelpers.explain_stubs()", *sources)]
+        return nb
+
+    resources = {"metadata": {"path": str(Path(helpers.__file__).parent)}}
+    nb = notebook("tests.check_scale(lambda x, feature_range=(-1, 1): x)", "print('not reached')")
+    with pytest.raises(CellExecutionError):
+        NotebookClient(nb, timeout=120, kernel_name="python3", resources=resources).execute()
+    outputs = nb.cells[1].outputs
+    assert [o.output_type for o in outputs] == ["error"] and outputs[0].ename == "CheckFailed"
+    assert len(outputs[0].traceback) == 1
+    assert outputs[0].traceback[0].startswith("check_scale: scale([0.0, 0.25, 0.5, 1.0], feature_range=(-1, 1)): "
+                                              "expected [-1.0, -0.5, 0.0, 1.0], got [0.0, 0.25, 0.5, 1.0]")
+    assert nb.cells[2].outputs == []  # the notebook stopped at the failed check
+    other = notebook("def f():\n    raise ValueError('a bug')\nf()")
+    NotebookClient(other, timeout=120, kernel_name="python3", allow_errors=True, resources=resources).execute()
+    error, = other.cells[1].outputs
+    assert error.output_type == "error" and error.ename == "ValueError" and len(error.traceback) > 1

@@ -11,6 +11,7 @@ xfail(strict=True) with the reason, so that fixing the check turns it into a fai
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import re
@@ -25,7 +26,7 @@ from benchmarks.notebook import load_notebook_code
 import problem_unittests as pu
 
 CHECKS = ("check_scale", "check_dataloader", "check_discriminator", "check_generator", "check_weights_init",
-          "check_losses", "check_train_step")
+          "check_losses", "check_optimizers", "check_train_step", "check_weight_average")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -44,9 +45,10 @@ def passes(capsys, check, *args, **kwargs) -> None:
 
 
 def rejects(check, *args, match: str, **kwargs) -> None:
-    """Run a check and assert that it raised an AssertionError matching `match` (and printed no verdict)."""
-    with pytest.raises(AssertionError, match=match):
+    """Run a check and assert that it raised a CheckFailed (an AssertionError) matching `match`, naming the check."""
+    with pytest.raises(AssertionError, match=match) as e:
         check(*args, **kwargs)
+    assert isinstance(e.value, pu.CheckFailed) and e.value.check == check.__name__, repr(e.value)
 
 
 # --- The module itself ---------------------------------------------------------------------------
@@ -75,6 +77,8 @@ def test_checks_keep_their_name_and_doc(name):
     ("check_weights_init", ["weights_init_normal", "Discriminator", "Generator"], {}),
     ("check_losses", ["real_loss", "fake_loss"], {}),
     ("check_train_step", ["train_step", "Discriminator", "Generator", "device", "steps"], {"device": "cpu", "steps": 5}),
+    ("check_optimizers", ["d_optimizer", "g_optimizer", "D", "G", "lr", "betas"], {"lr": 2e-4, "betas": (0.5, 0.999)}),
+    ("check_weight_average", ["update_average"], {}),
 ])
 def test_checks_keep_their_signature(name, positional, keywords):
     """The notebook's calls keep working: the same positional parameters first, new ones only with defaults."""
@@ -331,9 +335,10 @@ def test_discriminator_checks_the_image_size_asked_for(capsys, nb):
 
     passes(capsys, pu.check_discriminator, D64, image_size=64)
     rejects(pu.check_discriminator, nb["Discriminator"], image_size=64,
-            match=r"on a batch of 2 raised RuntimeError: .*Its input had shape \(2, 3, 64, 64\): expected the network "
-                  r"to take 64x64 images")
-    rejects(pu.check_discriminator, D64, match=r"Its input had shape \(2, 3, 32, 32\)")
+            match=r"on a batch of 2 raised RuntimeError: .*Its layer net\.12, nn\.Linear\(2048, 1\), expects "
+                  r"in_features=2048 but gets 8192 features per image: the last feature map is 512x4x4 for 64x64 images")
+    rejects(pu.check_discriminator, D64, match=r"Its layer inner\.net\.12, nn\.Linear\(2048, 1\), expects in_features=2048 "
+                                               r"but gets 512 features per image: the last feature map is 512x1x1 for 32x32")
 
 
 @pytest.mark.parametrize("change, match", [
@@ -355,6 +360,116 @@ def test_discriminator_rejects_ignoring_conv_dim(nb):
             super().__init__(64)
 
     rejects(pu.check_discriminator, FixedD, match="Discriminator ignores conv_dim")
+
+
+# --- check_discriminator: what the paper asks inside D (facegen/network_checks.py) ----------------
+
+class WrittenOutD(nn.Module):
+    """The notebook's D without nn.Sequential: layers under other names, activations and flatten in forward."""
+
+    def __init__(self, conv_dim=64, slope=0.2, first_norm=False, dropout=0.0):
+        super().__init__()
+        channels = [3, conv_dim, conv_dim * 2, conv_dim * 4, conv_dim * 8]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1, bias=i == 0) for i, (a, b) in
+                                   enumerate(zip(channels, channels[1:])))
+        self.norms = nn.ModuleList([nn.BatchNorm2d(conv_dim) if first_norm else nn.Identity()] +
+                                   [nn.BatchNorm2d(c) for c in channels[2:]])
+        self.logit = nn.Linear(conv_dim * 8 * 2 * 2, 1)
+        self.slope, self.dropout = slope, dropout
+
+    def forward(self, x):
+        for conv, norm in zip(self.convs, self.norms):
+            x = norm(conv(x))
+            x = F.leaky_relu(x) if self.slope is None else F.leaky_relu(x, self.slope)
+            x = F.dropout(x, self.dropout, self.training)
+        return self.logit(x.flatten(1))
+
+
+def changed_d(nb, change):
+    """The notebook's D with its nn.Sequential changed by change(layers, conv_dim) -> layers."""
+    class ChangedD(nb["Discriminator"]):
+        def __init__(self, conv_dim=64):
+            super().__init__(conv_dim)
+            self.net = nn.Sequential(*change(list(self.net), conv_dim))
+
+    return ChangedD
+
+
+VALID_DS = {
+    "written-out": lambda nb: WrittenOutD,
+    "written-out-with-dropout": lambda nb: functools.partial(WrittenOutD, dropout=0.3),
+    "leaky-relu-in-place": lambda nb: changed_d(nb, lambda layers, c: [nn.LeakyReLU(0.2, inplace=True)
+                                                                        if isinstance(m, nn.LeakyReLU) else m
+                                                                        for m in layers]),
+    "dropout-modules": lambda nb: changed_d(nb, lambda layers, c: [x for m in layers for x in
+                                                                    ((m, nn.Dropout2d(0.2)) if isinstance(m, nn.LeakyReLU)
+                                                                     else (m,))]),
+    "other-slope": lambda nb: functools.partial(WrittenOutD, slope=0.1),
+    "all-convolutional": lambda nb: conv_head_discriminator(nb),
+    "no-batch-norm": lambda nb: changed_d(nb, lambda layers, c: [m for m in layers
+                                                                  if not isinstance(m, nn.BatchNorm2d)]),
+}
+
+
+@pytest.mark.parametrize("make", VALID_DS.values(), ids=VALID_DS.keys())
+def test_discriminator_passes_other_ways_of_writing_it(capsys, nb, make):
+    passes(capsys, pu.check_discriminator, make(nb))
+
+
+PAPER = r"Directly applying batch norm to all layers resulted in sample oscillation and model instability, which " \
+        r"the DCGAN paper avoided by leaving batch norm off G's output layer and D's input layer"
+D_MISTAKES = {
+    "batch-norm-on-the-images": (lambda nb: changed_d(nb, lambda layers, c: [nn.BatchNorm2d(3)] + layers),
+                                 r"^Batch norm on D's input layer: net\.0 \(BatchNorm2d\) runs directly on the images\. "
+                                 + PAPER + r": remove it"),
+    "batch-norm-after-the-first-conv": (lambda nb: changed_d(nb, lambda layers, c: layers[:1] + [nn.BatchNorm2d(c)] +
+                                                             layers[1:]),
+                                        r"^Batch norm on D's input layer: net\.1 \(BatchNorm2d\) runs right after D's "
+                                        r"first convolution \(net\.0\)\. " + PAPER),
+    "written-out-batch-norm-after-the-first-conv": (lambda nb: functools.partial(WrittenOutD, first_norm=True),
+                                                    r"^Batch norm on D's input layer: norms\.0 \(BatchNorm2d\) runs right "
+                                                    r"after D's first convolution \(convs\.0\)"),
+    "default-slope-module": (lambda nb: changed_d(nb, lambda layers, c: [nn.LeakyReLU() if isinstance(m, nn.LeakyReLU)
+                                                                          else m for m in layers]),
+                             r"^D's leaky ReLU has PyTorch's default slope 0\.01 \(net\.1 is nn\.LeakyReLU\(\)\): use "
+                             r"nn\.LeakyReLU\(0\.2\) .*the paper's slope"),
+    "default-slope-functional": (lambda nb: functools.partial(WrittenOutD, slope=None),
+                                 r"^D's leaky ReLU has PyTorch's default slope 0\.01 \(F\.leaky_relu\(x\) is called\)"),
+}
+
+
+@pytest.mark.parametrize("make, match", D_MISTAKES.values(), ids=D_MISTAKES.keys())
+def test_discriminator_names_what_the_paper_leaves_out(nb, make, match):
+    rejects(pu.check_discriminator, make(nb), match=match)
+
+
+def test_discriminator_names_a_linear_sized_for_a_4x4_feature_map(nb):
+    """Four stride-2 convolutions leave 2x2, not 4x4: the message names the nn.Linear, not the input size."""
+    def sized_for_4x4(layers, conv_dim):
+        return layers[:-1] + [nn.Linear(conv_dim * 8 * 4 * 4, 1)]
+
+    with pytest.raises(AssertionError) as e:
+        pu.check_discriminator(changed_d(nb, sized_for_4x4))
+    assert re.search(r"Its layer net\.12, nn\.Linear\(8192, 1\), expects in_features=8192 but gets 2048 features per "
+                     r"image: the last feature map is 512x2x2 for 32x32 images, so use "
+                     r"nn\.Linear\(conv_dim \* 8 \* 2 \* 2, 1\)", str(e.value)), str(e.value)
+    assert "Its input had shape" not in str(e.value)
+
+
+def test_discriminator_names_a_linear_hard_coded_for_conv_dim_64(nb):
+    with pytest.raises(AssertionError, match=r"Discriminator\(conv_dim=32\) on a batch of 2 raised RuntimeError: .*"
+                                             r"nn\.Linear\(2048, 1\), expects in_features=2048 but gets 1024 features per "
+                                             r"image: the last feature map is 256x2x2 .* nn\.Linear\(conv_dim \* 8 \* 2 \* 2, 1\)"):
+        pu.check_discriminator(changed_d(nb, lambda layers, c: layers[:-1] + [nn.Linear(64 * 8 * 2 * 2, 1)]))
+
+
+def test_discriminator_names_the_input_size_when_no_linear_is_at_fault(nb):
+    class HardCodedViewD(nb["Discriminator"]):
+        def forward(self, x):
+            return self.net[-1](self.net[:-2](x).view(x.size(0), self.conv_dim * 8 * 2 * 2))
+
+    rejects(pu.check_discriminator, HardCodedViewD, image_size=64,
+            match=r"raised RuntimeError: .*Its input had shape \(2, 3, 64, 64\): expected the network to take 64x64 images")
 
 
 # --- check_generator ---------------------------------------------------------------------------
@@ -439,6 +554,47 @@ def test_generator_rejects_hard_coded_z_size_with_an_assertion(nb):
 
     rejects(pu.check_generator, HardCodedZG,
             match=re.escape("Generator(z_size=64, conv_dim=32) on z of shape (2, 64) raised RuntimeError: ") + ".*shapes")
+
+
+class WrittenOutG(nn.Module):
+    """The notebook's G without nn.Sequential, activations in forward; upsample-then-convolve if asked; with batch
+    norm on the output layer if asked (the mistake)."""
+
+    def __init__(self, z_size=100, conv_dim=64, norm_last=False, upsample=False):
+        super().__init__()
+        self.conv_dim = conv_dim
+        self.project = nn.Linear(z_size, conv_dim * 8 * 2 * 2)
+        channels = [conv_dim * 8, conv_dim * 4, conv_dim * 2, conv_dim]
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False) for a, b in zip(channels, channels[1:]))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(c) for c in channels)
+        self.to_rgb = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(conv_dim, 3, 3, padding=1)) if upsample \
+            else nn.ConvTranspose2d(conv_dim, 3, 4, 2, 1)
+        self.rgb_norm = nn.BatchNorm2d(3) if norm_last else nn.Identity()
+
+    def forward(self, z):
+        x = F.relu(self.norms[0](self.project(z).view(-1, self.conv_dim * 8, 2, 2)))
+        for up, norm in zip(self.ups, self.norms[1:]):
+            x = F.relu(norm(up(x)))
+        return torch.tanh(self.rgb_norm(self.to_rgb(x)))
+
+
+@pytest.mark.parametrize("make", [lambda nb: WrittenOutG, lambda nb: functools.partial(WrittenOutG, upsample=True)],
+                         ids=["written-out", "upsample-and-convolve"])
+def test_generator_passes_other_ways_of_writing_it(capsys, nb, make):
+    passes(capsys, pu.check_generator, make(nb))
+
+
+def test_generator_names_batch_norm_before_the_tanh(nb):
+    class NormedOutputG(nb["Generator"]):
+        def __init__(self, z_size=100, conv_dim=64):
+            super().__init__(z_size, conv_dim)
+            self.net = nn.Sequential(*self.net[:-1], nn.BatchNorm2d(3), nn.Tanh())
+
+    rejects(pu.check_generator, NormedOutputG,
+            match=r"^Batch norm on G's output layer: net\.12 \(BatchNorm2d\) runs after G's last layer \(net\.11\), right "
+                  r"before the tanh\. " + PAPER + r": remove it, so that the last transpose convolution goes straight")
+    rejects(pu.check_generator, functools.partial(WrittenOutG, norm_last=True),
+            match=r"^Batch norm on G's output layer: rgb_norm \(BatchNorm2d\) runs after G's last layer \(to_rgb\)")
 
 
 # --- check_weights_init ------------------------------------------------------------------------
@@ -623,6 +779,21 @@ def test_losses_reject_sigmoid_then_bce_loss():
     fake = lambda d: F.binary_cross_entropy(torch.sigmoid(d), torch.zeros_like(d))  # noqa: E731
     assert real(torch.tensor([[200.0], [-200.0]])).item() == pytest.approx(50.0)  # 100 expected: it is unstable
     rejects(pu.check_losses, real, fake, match=LARGE_LOGITS + r", got 50\.0000")
+
+
+NOISY = r"gives another value at each call on the same logits \(.*\): its targets are random\. Random targets \(such as " \
+        r"uniform in \[0\.8, 1\]\) are another technique, \"noisy labels\"; the lesson's label smoothing is the fixed 0\.9"
+
+
+@pytest.mark.parametrize("real_loss, match", [
+    (lambda d, smooth=False: bce(d, 1.0) if not smooth else
+     F.binary_cross_entropy_with_logits(d, torch.empty_like(d).uniform_(0.8, 1)), r"^real_loss\(d_out, smooth=True\) " + NOISY),
+    (lambda d, smooth=False: F.binary_cross_entropy_with_logits(d, torch.empty_like(d).uniform_(0.8, 1) if smooth else
+                                                                torch.empty_like(d).uniform_(0.9, 1)),
+     r"^real_loss\(d_out\) " + NOISY),
+], ids=["noisy-when-smoothing", "noisy-always"])
+def test_losses_name_random_targets(nb, real_loss, match):
+    rejects(pu.check_losses, real_loss, nb["fake_loss"], match=match)
 
 
 # --- check_train_step --------------------------------------------------------------------------
@@ -891,7 +1062,6 @@ VALID = {
     "zero-grad-at-start": dict(zero_grad="start"),
     "zero-grad-set-to-none-false": dict(zero_grad="keep-zeros"),
     "module-zero-grad": dict(zero_grad="module"),
-    "python-floats": dict(returns="floats"),
     "log-sigmoid-g-loss": dict(g_loss="log-non-saturating"),
     "g-updated-first": dict(order="g_first"),
 }
@@ -954,7 +1124,12 @@ MISTAKES = {
     "z-transposed": (dict(noise="transposed"), r"^z has the wrong shape: .*G got z of shape \(20, 12\)"),
     "z-4d-for-a-linear-g": (dict(noise="4d"), r"^z has the wrong shape: .*G got z of shape \(12, 20, 1, 1\); this G was "
                                               r"built with z_size=20 and takes z of shape \(batch, z_size\) = \(12, 20\)"),
-    "z-global-batch-size": (dict(noise="global-batch"), r"^z has the wrong batch size: 64 fakes for a batch of 12"),
+    "z-global-batch-size": (dict(noise="global-batch"), r"^z has the wrong batch size: 64 fakes for a batch of 12 real images\. "
+                                                        r"Use real_images\.size\(0\), not a global batch_size: "
+                                                        r"train_step should work for any batch size \(this check uses 12\)"),
+    "python-floats": (dict(returns="floats"), re.escape("train_step returned d_loss, g_loss, D(x), D(G(z)) as Python "
+                                                        "numbers: return tensors without .item(): reading a number makes "
+                                                        "the CPU wait for the GPU; helpers.train adds them up on the device")),
     "z-one-row": (dict(noise="one-row"), r"^z is the same for every image"),
     "z-fixed": (dict(noise="fixed"), r"^z is the same in every step"),
     "g-in-eval-mode": (dict(extra="g-eval"), r"^G ran in eval mode during train_step \(G\.eval\(\) without G\.train\(\)\)"),
