@@ -2,7 +2,8 @@
 
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); FaceDataset, EpochShuffle, get_dataloader
-3. Display       show_images, save_images, plot_losses, save_progress_gif (from facegen/pictures.py)
+3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
+                 draw_networks, plot_generator_losses (facegen/diagrams.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, fid (from facegen/); interpolate
 
@@ -14,7 +15,6 @@ the package facegen/, one job per module.
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from facegen import FacegenError, runs
-from facegen.checkpoints import load_generator, write_json
+from facegen.checkpoints import load_generator, save_generator, write_json
 from facegen.decode import load_images
 from facegen.diagrams import draw_networks, plot_generator_losses
 from facegen.device import pick_device
@@ -239,7 +239,8 @@ def _steps_per_epoch(loader) -> int:
 
 
 def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> runs.TrainResult:
-    """Say how training ended, write samples.png, losses.png and summary.json, and return the result."""
+    """Say how training ended; write what the run trained (generator.pt, CPU tensors, loadable with
+    load_generator), samples.png from it, losses.png and summary.json; return the result."""
     state, folder = run.state, run.folder
     if why == "stop":
         print(f"Stopped at {state.where()}; saved {folder / 'checkpoint.pt'}. Run this cell again to resume.")
@@ -249,9 +250,10 @@ def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> run
               "resumes), a GPU (40 epochs in minutes), or the pretrained generator (FACEGEN_PRETRAINED=1).")
     if not state.samples_per_epoch:  # a run that ended inside its first epoch
         state.samples_per_epoch.append(sample_images(generator, state.fixed_z))
-    save_images(state.samples_per_epoch[-1], folder / "samples.png")
+    save_generator(generator, folder / "generator.pt")
+    save_images(sample_images(generator, state.fixed_z), folder / "samples.png")  # the final generator's faces
     if state.history["step"]:
-        plot_losses(state.history, folder / "losses.png", show=False)
+        plot_losses(state.history, folder / "losses.png", show=False, smooth=run.settings["smooth"])
     write_json(folder / "summary.json", summary)
     return runs.TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)
 

@@ -17,5 +17,6 @@ def load_notebook_code(path: Path = NOTEBOOK, tag: str = "definitions") -> dict:
     namespace: dict = {"__name__": "face_generation"}
     for cell in notebook["cells"]:
         if cell["cell_type"] == "code" and tag in cell.get("metadata", {}).get("tags", []):
-            exec(compile("".join(cell["source"]), f"{path}:{tag}", "exec"), namespace)  # noqa: S102
+            code = "".join(line for line in cell["source"] if not line.startswith("%"))  # IPython magics
+            exec(compile(code, f"{path}:{tag}", "exec"), namespace)  # noqa: S102
     return namespace

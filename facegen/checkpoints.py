@@ -151,3 +151,10 @@ def _state_difference(file: list[tuple[str, torch.Tensor]], own: list[tuple[str,
         return (f"this Generator has {len(own)} tensors, the file {len(file)}: a layer is missing or extra at the "
                 f"end (e.g. a bias=False on the last layer).")
     return ""
+
+
+def save_generator(G: nn.Module, path: Path) -> Path:
+    """Save G's state dict as CPU tensors (atomically), so load_generator works on a machine without a GPU."""
+    state = {k: v.detach().cpu() for k, v in G.state_dict().items()}
+    write_atomically(Path(path), lambda f: torch.save(state, f))
+    return Path(path)

@@ -5,7 +5,9 @@ traceback through the code that called it (helpers.explain_stubs registers brief
   one line on stderr naming the step;
 - CheckFailed, a check of problem_unittests.py that found a mistake: one line, `check_name: verdict`,
   as the cell's error output, so the cell still fails for nbclient, nbval and nbgrader alike (the
-  execute reply is an error and an iopub error message goes out, with a one-line traceback).
+  execute reply is an error and an iopub error message goes out, with a one-line traceback);
+- NameError for a name that a step of the lesson defines (running ahead of a step not written or not
+  run yet): one line naming that step (STEP_OF).
 
 Any other exception, a library's NotImplementedError included, keeps IPython's usual traceback.
 """
@@ -15,14 +17,27 @@ import sys
 
 from facegen.checking import CheckFailed
 
-HANDLED = (NotImplementedError, CheckFailed)
+HANDLED = (NotImplementedError, CheckFailed, NameError)
 STUB = "not implemented yet: "
+STEP_OF = {  # the names the notebook's steps define, and the step that defines each
+    "images": "step 1", "source": "step 1", "scale": "step 3", "train_loader": "step 3",
+    "Discriminator": "step 4", "Generator": "step 4", "D": "step 4", "G": "step 4",
+    "weights_init_normal": "step 5", "real_loss": "step 6", "fake_loss": "step 6",
+    "d_optimizer": "step 7", "g_optimizer": "step 7", "train_step": "step 7",
+    "update_average": "step 8", "result": "step 8", "generator": "step 8", "final_samples": "step 9",
+    "short_run": "step 12's first experiment", "faces": "step 12's first experiment",
+    "baseline": "step 12's first experiment",
+}
 
 
 def brief(shell, etype, evalue, tb, tb_offset=None) -> None:
     """IPython's custom exception handler (shell.set_custom_exc(HANDLED, brief))."""
     if issubclass(etype, CheckFailed):
         shell._showtraceback(etype, evalue, [f"{evalue.check}: {evalue}" if evalue.check else str(evalue)])
+    elif issubclass(etype, NameError) and getattr(evalue, "name", None) in STEP_OF:
+        shell._showtraceback(etype, evalue, [f"NameError: {evalue.name} is not defined yet: it comes from "
+                                             f"{STEP_OF[evalue.name]}. Write that step (or run its cells), then run "
+                                             "this one again."])
     elif str(evalue).startswith(STUB):
         print(f"Not implemented yet: {str(evalue).removeprefix(STUB)}. Write that step, run its cell, then run this "
               "one again.", file=sys.stderr)

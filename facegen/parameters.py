@@ -33,6 +33,7 @@ class Config:
     fid_samples: int | None  # None = 10,000 on a GPU, off on a CPU; 0 = off
     fresh: bool = False  # start training over instead of resuming this run's checkpoint
     eager: bool = False  # no CUDA graph: every step runs as plain Python (for debugging train_step)
+    precision: str = "auto"  # FastStep's precision: auto (by hardware), fp32 or bf16
 
 
 def _parse_number(name: str, value, kind: type, minimum: float, allow_empty: bool):
@@ -60,7 +61,7 @@ def _is_on(flag) -> bool:
 
 def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="128",
                     device="", seed="0", quick="", pretrained="", fid_samples="", fresh="",
-                    eager="") -> Config:
+                    eager="", precision="auto") -> Config:
     """Validate the notebook's parameters (strings from the environment or numbers from papermill)."""
     config = Config(
         data=str(data or "").strip(),
@@ -76,7 +77,10 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
         fid_samples=_parse_number("FACEGEN_FID_SAMPLES", fid_samples, int, 0, allow_empty=True),
         fresh=_is_on(fresh),
         eager=_is_on(eager),
+        precision=str(precision or "auto").strip().lower(),
     )
+    if config.precision not in ("auto", "fp32", "bf16"):
+        raise FacegenError(f"FACEGEN_PRECISION must be auto, fp32 or bf16, got {precision!r}")
     pick_device(config.device)  # an unknown device fails here, before any work starts
     if config.quick:
         config = dataclasses.replace(

@@ -72,8 +72,11 @@ def equilibrium(smooth: bool) -> dict[str, float]:
 
 
 def plot_losses(history: dict, path: Path | None = None, show: bool = True, smooth: bool | None = None) -> None:
-    """Plot the discriminator's and generator's losses (and D(x), D(G(z))) against the step; with smooth=True or
-    False, the game's equilibrium values (equilibrium(smooth)) as dashed lines, to see how far training is from it."""
+    """Plot D's and G's losses (and D(x), D(G(z))) against the step, to see how training goes.
+
+    With smooth=True or False (the run's label smoothing), the game's equilibrium (equilibrium(smooth)) is drawn
+    as dashed lines: where the curves would settle if G's fakes were indistinguishable from real faces.
+    """
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(12, 4))
@@ -87,7 +90,8 @@ def plot_losses(history: dict, path: Path | None = None, show: bool = True, smoo
         target = equilibrium(smooth)
         where = "with label smoothing" if smooth else "without label smoothing"
         for key, name in (("d_loss", "D's loss"), ("g_loss", "G's loss"), ("d_real", "D(x) = D(G(z))")):
-            series[key][0].axhline(target[key], linestyle="--", linewidth=1, color=colours[key],
+            colour = "0.4" if key == "d_real" else colours[key]  # grey: the line is both D(x)'s and D(G(z))'s
+            series[key][0].axhline(target[key], linestyle="--", linewidth=1, color=colour,
                                    label=f"{name} at equilibrium {where}: {target[key]:.3f}")
     ax_loss.set(xlabel="training step", ylabel="loss", title="Training losses")
     ax_prob.set(xlabel="training step", ylabel="mean probability", ylim=(0, 1), title="What D believes")

@@ -98,7 +98,7 @@ def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple
     folder = runs / (base if not existing else f"{base}-{len(existing) + 1}")
     write_json(folder / "settings.json", settings)
     if fresh and existing:
-        print(f"New run in {folder}/ (FACEGEN_FRESH=1; the earlier runs beside it are kept as they are).")
+        print(f"New run in {folder}/ (a fresh start, FACEGEN_FRESH=1; the runs beside it are kept as they are).")
     elif latest is not None:
         print(f"New run in {folder}/: the last run, {latest.parent}/, has other settings "
               f"({differences(_read_settings(latest.parent) or {}, settings)}).")
@@ -194,7 +194,8 @@ class Run:
     def training(self, epochs: int, clock, steps_per_epoch: int, log_every: int | None, checkpoint_minutes: float):
         """Enter before the loop: the progress bar and the loss log; on leaving, the last checkpoint lands."""
         self.clock, self.steps_per_epoch, self.epochs = clock, steps_per_epoch, epochs
-        self.every, self.last_save, self.images_at_start = checkpoint_minutes * 60, clock.elapsed(), self.state.images_seen
+        self.every, self.last_save = checkpoint_minutes * 60, clock.elapsed()
+        self.images_at_start = self.state.images_seen
         self.bar = ProgressBar(clock, self.state.epoch * steps_per_epoch + self.state.batch, epochs * steps_per_epoch)
         self.losses = LossLog(self.state, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch,
                               self.bar, self.folder / "checkpoint.pt")

@@ -58,7 +58,7 @@ def no_loss_plot(monkeypatch) -> list:
     import helpers
 
     plotted = []
-    monkeypatch.setattr(helpers, "plot_losses", lambda history, path=None, show=True: plotted.append(history))
+    monkeypatch.setattr(helpers, "plot_losses", lambda history, path=None, show=True, smooth=None: plotted.append(history))
     return plotted
 
 

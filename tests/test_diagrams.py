@@ -72,7 +72,8 @@ def test_draw_networks_traces_networks_written_any_way(shown):
     helpers.draw_networks(ViewDiscriminator(), other_generators.GeneratorNested(z_size=16, conv_dim=8), z_size=16)
     (figure,) = shown
     d_boxes, g_boxes = boxes(figure)
-    assert d_boxes == [("input", "(3, 32, 32)"), ("Conv2d 4x4 s2 p1", "(8, 16, 16)"), ("Conv2d 4x4 s2 p1", "(16, 8, 8)"),
+    assert d_boxes == [("input", "(3, 32, 32)"), ("Conv2d 4x4 s2 p1", "(8, 16, 16)"),
+                       ("Conv2d 4x4 s2 p1", "(16, 8, 8)"),
                        ("Conv2d 4x4 s2 p1", "(32, 4, 4)"), ("Conv2d 4x4 s2 p1", "(64, 2, 2)"),
                        ("flatten (view)", "(256,)"), ("Linear", "(1,)"), ("reshape (view)", "()")]
     assert [shape for _, shape in g_boxes] == ["(16,)", "(256,)", "(64, 2, 2)", "(32, 4, 4)", "(16, 8, 8)",

@@ -328,6 +328,47 @@ def test_explain_stubs_shortens_only_the_exercises_own_not_implemented_errors():
     assert [o.output_type for o in other] == ["error"] and other[0].traceback
 
 
+def test_running_ahead_of_a_step_names_the_step_in_one_line_and_other_name_errors_keep_their_traceback():
+    """In a real kernel: a cell that uses D before step 4 ran says so in one line (and still fails); a
+    misspelt name of the learner's own keeps Python's traceback."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import helpers\nhelpers.explain_stubs()"),
+                nbformat.v4.new_code_cell("print(D)"), nbformat.v4.new_code_cell("x = 1\nprint(y_misspelt)")]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(Path(helpers.__file__).parent)}})
+    client.execute()
+    ahead, other = nb.cells[1].outputs, nb.cells[2].outputs
+    assert [o.output_type for o in ahead] == ["error"] and ahead[0].ename == "NameError"
+    assert ahead[0].traceback == ["NameError: D is not defined yet: it comes from step 4. Write that step (or run "
+                                  "its cells), then run this one again."]
+    assert [o.output_type for o in other] == ["error"] and len(other[0].traceback) > 1
+
+
+# ================================================================================================
+# The pretrained route
+# ================================================================================================
+
+@pytest.mark.parametrize("build", ["GeneratorByAttributes", "GeneratorNested"])
+def test_the_pretrained_route_takes_a_differently_built_but_correct_generator(nb, tmp_path, capsys, build):
+    """A learner's Generator with other attribute names or nesting loads assets/generator.pt (by order and
+    shape) and draws the same faces as the notebook's own Generator does with it."""
+    from tests import other_generators
+
+    theirs = helpers.use_pretrained(getattr(other_generators, build)(), tmp_path / "theirs")
+    ours = helpers.use_pretrained(nb["Generator"](), tmp_path / "ours")
+    assert "nothing was trained here" in capsys.readouterr().out
+    assert torch.equal(theirs.samples_per_epoch[-1], ours.samples_per_epoch[-1])
+    assert (tmp_path / "theirs" / "runs" / "pretrained" / "samples.png").exists()
+    assert theirs.summary["trained_here"] is False
+
+
+# ================================================================================================
+# How the notebook shows a failed check
+# ================================================================================================
+
 class FakeShell:
     """What explain_stubs uses of IPython's shell: set_custom_exc, and the error output it shows."""
 

@@ -48,3 +48,14 @@ def test_read_environment_takes_each_facegen_variable_and_the_defaults_for_the_r
     with pytest.raises(FacegenError) as e:
         helpers.read_environment({"FACEGEN_BATCH_SIZE": "lots"})
     one_line(e, "FACEGEN_BATCH_SIZE", "lots")
+
+
+@pytest.mark.parametrize("value, expected", [("", "auto"), ("BF16", "bf16"), ("fp32", "fp32"), ("auto", "auto")])
+def test_facegen_precision_is_read_and_checked(value, expected):
+    assert helpers.read_environment({"FACEGEN_PRECISION": value}).precision == expected
+
+
+def test_an_unknown_precision_is_refused_in_one_line():
+    with pytest.raises(FacegenError) as e:
+        helpers.read_environment({"FACEGEN_PRECISION": "fp8"})
+    one_line(e, "FACEGEN_PRECISION", "fp8")

@@ -45,7 +45,7 @@ def finished_run(nb, tmp_path_factory) -> Path:
     """A finished one-epoch run of run_train's default setup (its out_dir); copy it before use."""
     out = tmp_path_factory.mktemp("finished")
     with pytest.MonkeyPatch.context() as m:  # as the no_loss_plot fixture does
-        m.setattr(helpers, "plot_losses", lambda history, path=None, show=True: None)
+        m.setattr(helpers, "plot_losses", lambda history, path=None, show=True, smooth=None: None)
         run_train(nb, out, epochs=1)
     return out
 
@@ -147,7 +147,7 @@ def test_fresh_starts_a_new_folder_and_keeps_the_old_run(nb, finished, capsys, n
     capsys.readouterr()
     result = run_train(nb, finished, epochs=1, fresh=True)
     out = capsys.readouterr().out
-    assert f"New run in {finished / 'runs' / (RUN + '-2')}/ (FACEGEN_FRESH=1" in out, out
+    assert f"New run in {finished / 'runs' / (RUN + '-2')}/ (a fresh start, FACEGEN_FRESH=1" in out, out
     assert result.folder.name == RUN + "-2" and not result.summary["resumed"]
     after = folder_files(finished / "runs")
     assert {k: v for k, v in after.items() if k in before} == before
@@ -200,7 +200,8 @@ def test_optimizers_that_do_not_hold_the_networks_parameters_are_refused_in_one_
         d_opt = torch.optim.Adam([next(D.parameters())])
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     with pytest.raises(FacegenError) as e:
-        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"],
+                      epochs=1, out_dir=tmp_path)
     one_line(e, "d_optimizer", words, "step 7")
     assert not (tmp_path / "runs").exists(), "nothing is written for a refused run"
 
@@ -213,7 +214,8 @@ def test_swapped_optimizers_fixed_then_trained_again_just_train(nb, tmp_path, no
         helpers.train(D, G, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()), nb["train_step"],
                       loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
     d_opt, g_opt = torch.optim.Adam(D.parameters(), 2e-4), torch.optim.Adam(G.parameters(), 2e-4)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, update_average=nb["update_average"],
+                           epochs=1, out_dir=tmp_path)
     assert result.summary["epochs_completed"] == 1
 
 
@@ -295,7 +297,8 @@ def test_a_resumed_epoch_of_a_plain_shuffling_loader_says_its_order_is_new(nb, t
     capsys.readouterr()
     torch.manual_seed(0)
     D, G, d_opt, g_opt = nets(nb)
-    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), update_average=nb["update_average"], epochs=1, out_dir=tmp_path)
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(), update_average=nb["update_average"],
+                           epochs=1, out_dir=tmp_path)
     out = capsys.readouterr().out
     assert "Resumed" in out and "shuffles anew each time, so the rest of epoch 1 comes from a new order" in out, out
     assert result.summary["images_seen"] == 64
@@ -415,7 +418,8 @@ def test_kill9_during_training_then_resume(tmp_path):
         procs.append(ref := start_driver(tmp_path, whole, tmp_path / "whole.log"))
         procs.append(victim := start_driver(tmp_path, killed, tmp_path / "run1.log", delay=0.04))
         deadline = time.monotonic() + 45
-        while not ((killed / "runs" / DRIVER_RUN / "checkpoint.pt").exists() and "Epoch   2/" in (tmp_path / "run1.log").read_text()):
+        checkpoint = killed / "runs" / DRIVER_RUN / "checkpoint.pt"
+        while not (checkpoint.exists() and "Epoch   2/" in (tmp_path / "run1.log").read_text()):
             log1 = (tmp_path / "run1.log").read_text()
             assert victim.poll() is None, "the run ended before it could be killed:\n" + log1
             assert time.monotonic() < deadline, "no checkpoint appeared:\n" + log1
@@ -465,3 +469,36 @@ def test_kill9_during_training_then_resume(tmp_path):
     summary3 = json.loads((whole / "runs" / (DRIVER_RUN + "-2") / "summary.json").read_text())
     assert summary3["epochs_completed"] == EPOCHS and summary3["resumed"] is False
     assert checkpoints.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["epoch"] == EPOCHS
+
+
+def test_a_run_leaves_what_it_trained_generator_pt_and_samples_from_it(nb, tmp_path, no_loss_plot):
+    """generator.pt is the generator the run samples from (the weight average), as CPU tensors, and
+    samples.png shows its faces for the fixed z, also when the run ends mid-epoch."""
+    from PIL import Image
+
+    result = run_train(nb, tmp_path, epochs=1, sample_size=8)
+    G = nb["Generator"](conv_dim=8)
+    helpers.load_generator(G, result.folder / "generator.pt")
+    state = torch.load(result.folder / "generator.pt", weights_only=True)
+    assert all(v.device.type == "cpu" for v in state.values())
+    for key, value in result.generator.state_dict().items():
+        assert torch.equal(state[key], value), key
+    expected = helpers.sample_images(G, result.fixed_z)
+    grid = np.asarray(Image.open(result.folder / "samples.png").convert("RGB"))
+    expected_grid = helpers.image_grid(expected, 8).repeat(2, axis=0).repeat(2, axis=1)
+    assert grid.shape == expected_grid.shape and (grid.astype(int) - expected_grid).__abs__().max() <= 1
+
+
+def test_train_leaves_the_learners_seed_models_and_stop_handler_as_they_were(nb, tmp_path, no_loss_plot):
+    """The bug this replaces: train() reseeded the global generator, converted the models to channels-last and
+    kept its own SIGINT handler. Now it does none of that (FastStep, when used, says what it converts)."""
+    torch.manual_seed(123)
+    handler = signal.getsignal(signal.SIGINT)
+    D, G, d_opt, g_opt = nets(nb)
+    loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
+    helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path, seed=0,
+                  update_average=nb["update_average"])
+    assert torch.initial_seed() == 123, "train() reseeded the global random generator"
+    assert signal.getsignal(signal.SIGINT) is handler, "train() left its own Stop handler behind"
+    conv = next(p for p in D.parameters() if p.ndim == 4)
+    assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
