@@ -62,7 +62,7 @@ def _is_on(flag) -> bool:
 def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="128",
                     device="", seed="0", quick="", pretrained="", fid_samples="", fresh="",
                     eager="", precision="auto") -> Config:
-    """Validate the notebook's parameters (strings from the environment or numbers from papermill)."""
+    """Validate the notebook's parameters (strings from the environment, or numbers from a caller)."""
     config = Config(
         data=str(data or "").strip(),
         out_dir=Path(str(out_dir or "outputs")),
