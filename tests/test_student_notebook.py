@@ -1,6 +1,7 @@
-"""The exercise (face_generation_student.ipynb, written by .ci/make_student.py): current, complete,
-and round-tripping: run as is it stops at the first stub with its message; with the solutions put
-back it is the solution notebook again (which CI runs under nbval)."""
+"""The exercise (face_generation_student.ipynb): nbgrader's release of face_generation.ipynb (written by
+.ci/make_student.py), current, complete, and round-tripping: run as is it stops at the first stub with
+its message; with the solutions (and hidden tests) put back it is the solution notebook again (which CI
+runs under nbval). nbgrader's autograding round trip is in tests/test_nbgrader.py."""
 from __future__ import annotations
 
 import importlib.util
@@ -14,12 +15,19 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("make_student", ROOT / ".ci" / "make_student.py")
-make_student = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(make_student)
 
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / ".ci" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_student, stubs, metadata = _load("make_student"), _load("nbgrader_stubs"), _load("nbgrader_metadata")
 SOLUTION = json.loads(make_student.SOLUTION.read_text())
 STUDENT = json.loads(make_student.STUDENT.read_text())
+ANSWER = "YOUR ANSWER HERE"  # nbgrader's text stub
 # What the student writes, at least (the issue's list), by the name each stub gives.
 EXPECTED_STUBS = ["scale", "Discriminator.__init__", "Discriminator.forward", "Generator.__init__",
                   "Generator.forward", "weights_init_normal", "real_loss", "fake_loss", "d_optimizer and g_optimizer",
@@ -32,37 +40,44 @@ def source(cell: dict) -> str:
 
 def regions(text: str) -> list[str]:
     """The solution regions of a cell's source, markers included."""
-    return re.findall(rf"^[ \t]*{make_student.BEGIN}\n.*?^[ \t]*{make_student.END}$", text, re.S | re.M)
+    return re.findall(rf"^[ \t]*{stubs.BEGIN}\n.*?^[ \t]*{stubs.END}$", text, re.S | re.M)
 
 
-def test_the_committed_student_notebook_is_current():
-    assert make_student.STUDENT.read_text() == json.dumps(make_student.student_notebook(SOLUTION), indent=1,
-                                                          ensure_ascii=False) + "\n", \
-        "face_generation_student.ipynb is out of date: run python .ci/make_student.py"
+@pytest.mark.slow
+def test_the_committed_student_notebook_is_nbgraders_release():
+    assert make_student.STUDENT.read_text() == make_student.release(), \
+        "face_generation_student.ipynb is not nbgrader's release: run python .ci/make_student.py"
 
 
 def test_every_step_the_student_writes_is_a_stub_naming_its_step():
-    stubs = re.findall(r'NotImplementedError\("not implemented yet: (step \d+), ([^(]+) \(see the hint above\)"\)',
+    found = re.findall(r'NotImplementedError\("not implemented yet: (step \d+), ([^(]+) \(see the hint above\)"\)',
                        "\n".join(source(c) for c in STUDENT["cells"]))
-    assert [name for _, name in stubs] == EXPECTED_STUBS
-    assert dict((name, step) for step, name in stubs)["train_step"] == "step 7"
-    assert not any(make_student.BEGIN in source(c) for c in STUDENT["cells"]), "a solution was left in"
+    assert [name for _, name in found] == EXPECTED_STUBS
+    assert dict((name, step) for step, name in found)["train_step"] == "step 7"
+    assert not any(stubs.BEGIN in source(c) or metadata.BEGIN_HIDDEN in source(c) for c in STUDENT["cells"]), \
+        "a solution or a hidden test was left in"
     assert all(not c.get("outputs") for c in STUDENT["cells"] if c["cell_type"] == "code"), "outputs left in"
 
 
 def test_the_reflection_question_is_for_the_student_to_answer():
-    answers = [c for c in STUDENT["cells"] if source(c) == make_student.ANSWER]
+    answers = [c for c in STUDENT["cells"] if source(c) == ANSWER]
     assert len(answers) == 1 and answers[0]["metadata"]["nbgrader"]["solution"] is True
     teacher = [c for c in SOLUTION["cells"] if c["cell_type"] == "markdown" and c["metadata"].get("nbgrader")]
     assert len(teacher) == 1 and "dataset's bias" in source(teacher[0])
 
 
-def test_solution_cells_carry_nbgrader_metadata_with_unique_ids():
+def test_solution_cells_and_checks_carry_nbgrader_metadata_with_unique_ids():
     ids = [c["metadata"]["nbgrader"]["grade_id"] for c in SOLUTION["cells"] if c["metadata"].get("nbgrader")]
-    assert len(ids) == len(set(ids)) == 9  # 8 code exercises and the reflection
+    assert len(ids) == len(set(ids)) == len(EXPECTED_STUBS) - 3 + len(metadata.POINTS) + 1  # D, G, losses: 2 each
     for cell in SOLUTION["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
         if cell["cell_type"] == "code" and regions(source(cell)):
-            assert cell["metadata"]["nbgrader"]["solution"] is True
+            assert meta["solution"] is True and meta["grade"] is False
+        if cell["cell_type"] == "code" and "tests.check_" in source(cell):
+            assert meta["grade"] is True and meta["locked"] is True and meta["points"] > 0
+    for cell in STUDENT["cells"]:  # nbgrader locks the checks in the release
+        if cell["cell_type"] == "code" and "tests.check_" in source(cell):
+            assert cell["metadata"]["editable"] is False and cell["metadata"]["deletable"] is False
 
 
 def test_putting_the_solutions_back_gives_the_solution_notebook():
@@ -70,16 +85,17 @@ def test_putting_the_solutions_back_gives_the_solution_notebook():
     for student, solution in zip(STUDENT["cells"], SOLUTION["cells"]):
         if solution["cell_type"] == "markdown" and solution["metadata"].get("nbgrader"):
             continue  # the teacher's notes: the student writes their own answer
-        text = source(student)
-        for region in regions(source(solution)):
+        text, expected = source(student), re.sub(
+            rf"\n{metadata.BEGIN_HIDDEN}\n.*?\n{metadata.END_HIDDEN}", "", source(solution), flags=re.S)
+        for region in regions(expected):
             text = re.sub(r'^[ \t]*raise NotImplementedError\("not implemented yet: .*$', lambda _: region, text,
                           count=1, flags=re.M)
-        assert text == source(solution)
+        assert text == expected
 
 
 def test_a_region_without_its_end_is_refused():
     with pytest.raises(ValueError, match="without"):
-        make_student.stub_source(f"def f():\n    {make_student.BEGIN}\n    return 1\n", "step 1")
+        stubs.stub_source(f"def f():\n    {stubs.BEGIN}\n    return 1\n", "step 1")
 
 
 @pytest.mark.slow
