@@ -66,3 +66,24 @@ def no_loss_plot(monkeypatch) -> list:
 def _seed():
     """Every test starts from the same random state, so a borderline case cannot flake."""
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def shown(monkeypatch) -> list:
+    """The figures plt.show() is asked to show (all closed after the test)."""
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
+    yield figures
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: the checks' networks are tiny, and one thread runs them faster than
+    several, far faster on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,13 +18,7 @@ import helpers
 import problem_unittests as pu
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The checks' networks are tiny: one thread runs them faster than several (as in test_problem_unittests.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is faster
 
 
 def images(n=64, size=32):

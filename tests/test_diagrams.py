@@ -18,16 +18,6 @@ D_SHAPES = ["(3, 32, 32)", "(64, 16, 16)", "(128, 8, 8)", "(256, 4, 4)", "(512, 
 G_SHAPES = ["(100,)", "(2048,)", "(512, 2, 2)", "(256, 4, 4)", "(128, 8, 8)", "(64, 16, 16)", "(3, 32, 32)"]
 
 
-@pytest.fixture
-def shown(monkeypatch) -> list:
-    """The figures plt.show() is asked to show (all closed after the test)."""
-    import matplotlib.pyplot as plt
-
-    figures = []
-    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
-    yield figures
-    plt.close("all")
-
 
 def boxes(figure) -> list[list[tuple[str, str]]]:
     """Each panel's boxes, top to bottom, as (layer, shape) from their 'layer -> shape' text."""

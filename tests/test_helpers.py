@@ -183,16 +183,6 @@ def test_image_grid_puts_images_in_rows_on_white():
     assert np.all(grid[1:5, 1:5] == 0)
 
 
-@pytest.fixture
-def shown(monkeypatch) -> list:
-    """The figures plt.show() is asked to show (closed after the test)."""
-    import matplotlib.pyplot as plt
-
-    figures = []
-    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
-    yield figures
-    plt.close("all")
-
 
 def test_show_images_puts_a_dict_of_grids_side_by_side_in_one_figure(shown):
     black = torch.zeros(6, 3, 32, 32, dtype=torch.uint8)

@@ -14,16 +14,6 @@ HISTORY = {"step": [1, 2, 3], "epoch": [1, 1, 1], "d_loss": [1.2, 1.3, 1.4], "g_
            "d_real": [0.6, 0.55, 0.5], "d_fake": [0.3, 0.4, 0.45]}
 
 
-@pytest.fixture
-def shown(monkeypatch) -> list:
-    """The figures plt.show() is asked to show (all closed after the test)."""
-    import matplotlib.pyplot as plt
-
-    figures = []
-    monkeypatch.setattr(plt, "show", lambda: figures.append(plt.gcf()))
-    yield figures
-    plt.close("all")
-
 
 def logit(p: float) -> torch.Tensor:
     return torch.full((4, 1), math.log(p / (1 - p)), dtype=torch.float64)

@@ -29,13 +29,7 @@ CHECKS = ("check_scale", "check_dataloader", "check_discriminator", "check_gener
           "check_losses", "check_optimizers", "check_train_step", "check_weight_average")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The checks' networks are tiny: one thread runs them faster than several, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny networks: one thread is faster
 
 
 def passes(capsys, check, *args, **kwargs) -> None:
