@@ -1,7 +1,7 @@
 """Plumbing for face_generation.ipynb, in the notebook's order.
 
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
-2. Data          find_dataset, load_images (from facegen/); FaceDataset, EpochShuffle, get_dataloader
+2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
 3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
                  draw_networks, plot_generator_losses (facegen/diagrams.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
@@ -62,6 +62,19 @@ def explain_stubs() -> None:
 # ----------------------------------------------------------------------------------------------
 # 2. Data: find it, decode it once, serve shuffled batches scaled to [-1, 1]
 # ----------------------------------------------------------------------------------------------
+
+HELD_OUT = 5_000  # faces kept out of training, for FID (step 10)
+
+
+def hold_out(images: torch.Tensor, n: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(faces to train on, held-out faces): the last n faces in file-name order never train, so FID
+    (step 10) can compare the generator with faces it never saw. n: 5,000, or a fifth of the faces
+    when there are fewer than 25,000."""
+    n = min(HELD_OUT, len(images) // 5) if n is None else n
+    if not 0 <= n < len(images):
+        raise FacegenError(f"Cannot hold out {n:,} of {len(images):,} faces: some must be left to train on.")
+    return images[:len(images) - n], images[len(images) - n:]
+
 
 class FaceDataset(torch.utils.data.Dataset):
     """All faces as one uint8 tensor, kept on the training device, served through your `scale`.
@@ -258,6 +271,9 @@ def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> run
     return runs.TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)
 
 
+PRETRAINED = "the CPU recipe, 30 minutes on 2 CPU cores, on the real faces; README, Results"
+
+
 def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: int = 64, seed: int = 0,
                    path: Path = HERE / "assets" / "generator.pt") -> runs.TrainResult:
     """Instead of training: load the generator trained for the README, draw the fixed z with it, and
@@ -268,10 +284,10 @@ def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: 
     folder = Path(out_dir) / "runs" / "pretrained"
     save_images(samples, folder / "samples.png")
     summary = {"trained_here": False, "generator": str(path), "epochs_completed": 0, "images_seen": 0,
-               "note": "pretrained generator (40 epochs on the 32,600 real faces, trained for the README)"}
+               "note": f"pretrained generator ({PRETRAINED})"}
     write_json(folder / "summary.json", summary)
-    print(f"Loaded the pretrained generator {path.name} (40 epochs on the 32,600 real faces); nothing was trained "
-          f"here. Wrote samples.png and summary.json to {folder}/.")
+    print(f"Loaded the pretrained generator {path.name} ({PRETRAINED}); nothing was trained here. "
+          f"Wrote samples.png and summary.json to {folder}/.")
     return runs.TrainResult({k: [] for k in HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G, folder)
 
 

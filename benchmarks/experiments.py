@@ -7,7 +7,7 @@ fast-vs-fp32 trains the notebook's networks (with its defaults: label smoothing,
 same seed: once in plain fp32, eager (TF32 off), once the notebook's way (bf16 autocast and a CUDA graph on a GPU). It draws their loss
 curves and final samples side by side and measures FID of both.
 
-improvements measures FID (10,000 samples) for the notebook's DCGAN and for a few changes a learner
+improvements measures FID (10,000 samples, against the held-out faces) for the notebook's DCGAN and for a few changes a learner
 would try, each from the same seed at the same number of epochs unless the row says otherwise.
 Everything uses the notebook's own definitions (benchmarks/notebook.py). Needs a GPU to be quick.
 """
@@ -25,7 +25,7 @@ from benchmarks.train_speed import build_models
 from facegen.fid import load_inception
 
 
-def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples: int, inception,
+def train_and_score(nb, images, held_out, device, out_dir: Path, epochs: int, fid_samples: int, inception,
                     conv_dim=64, d_lr=2e-4, g_lr=2e-4, smooth=False, ema=False, fast=True) -> dict:
     """One training run from seed 0 (fast: through helpers.FastStep); returns its summary with the FID
     of its final generator."""
@@ -38,22 +38,22 @@ def train_and_score(nb, images, device, out_dir: Path, epochs: int, fid_samples:
                            update_average=nb["update_average"])
     seconds = time.perf_counter() - start
     final_G = result.generator
-    score = helpers.fid(final_G, images, fid_samples, device=device, cache_dir=out_dir.parent / "cache",
+    score = helpers.fid(final_G, held_out, fid_samples, device=device, cache_dir=out_dir.parent / "cache",
                         model=inception)
     return {"fid": round(score, 2), "seconds": round(seconds, 1), "epochs": epochs, "result": result,
             "images_per_second": result.summary["images_per_second"], "generator": final_G}
 
 
-def fast_vs_fp32(nb, images, device, out: Path, epochs: int, fid_samples: int, inception) -> None:
+def fast_vs_fp32(nb, images, held_out, device, out: Path, epochs: int, fid_samples: int, inception) -> None:
     """Same seed, same steps: fp32 eager against the notebook's fast path; curves, grids and FID."""
     import matplotlib.pyplot as plt
 
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
-    plain = train_and_score(nb, images, device, out / "fp32", epochs, fid_samples, inception,
+    plain = train_and_score(nb, images, held_out, device, out / "fp32", epochs, fid_samples, inception,
                             smooth=True, ema=True, fast=False)
     torch.backends.cudnn.allow_tf32 = True
-    fast = train_and_score(nb, images, device, out / "fast", epochs, fid_samples, inception, smooth=True, ema=True)
+    fast = train_and_score(nb, images, held_out, device, out / "fast", epochs, fid_samples, inception, smooth=True, ema=True)
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.6), gridspec_kw={"width_ratios": [1.3, 1.3, 1, 1]})
     for run, name in ((plain, "fp32, eager"), (fast, f"{fast['result'].summary['precision']}, "
                                                      f"CUDA graph: {fast['result'].summary['cuda_graph']}")):
@@ -90,7 +90,7 @@ VARIANTS = {  # name -> (what changes, train_and_score options)
 }
 
 
-def improvements(nb, images, device, out: Path, epochs: int, fid_samples: int, inception, only=None) -> None:
+def improvements(nb, images, held_out, device, out: Path, epochs: int, fid_samples: int, inception, only=None) -> None:
     """FID for each variant, same seed; writes improvements.json, a Markdown table, and the best G."""
     rows = {}
     for name, (what, options) in VARIANTS.items():
@@ -98,7 +98,7 @@ def improvements(nb, images, device, out: Path, epochs: int, fid_samples: int, i
             continue
         options = dict(options)
         run_epochs = epochs * options.pop("epochs_factor", 1)
-        run = train_and_score(nb, images, device, out / name, run_epochs, fid_samples, inception, **options)
+        run = train_and_score(nb, images, held_out, device, out / name, run_epochs, fid_samples, inception, **options)
         rows[name] = {"change": what, "epochs": run_epochs, "fid": run["fid"], "seconds": run["seconds"]}
         torch.save({k: v.detach().cpu() for k, v in run["generator"].state_dict().items()}, out / f"{name}_G.pt")
         print(name, rows[name], flush=True)
@@ -123,13 +123,13 @@ def main() -> None:
     device = helpers.pick_device(args.device)
     nb = load_notebook_code()
     source = helpers.find_dataset(args.data, out_dir=args.out, download=False)
-    images = helpers.load_images(source, cache_dir=args.out / "cache")
+    images, held_out = helpers.hold_out(helpers.load_images(source, cache_dir=args.out / "cache"))
     inception = load_inception(device)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.experiment == "fast-vs-fp32":
-        fast_vs_fp32(nb, images, device, args.out, args.epochs or 10, args.fid_samples, inception)
+        fast_vs_fp32(nb, images, held_out, device, args.out, args.epochs or 10, args.fid_samples, inception)
     else:
-        improvements(nb, images, device, args.out, args.epochs or 40, args.fid_samples, inception, args.only)
+        improvements(nb, images, held_out, device, args.out, args.epochs or 40, args.fid_samples, inception, args.only)
 
 
 if __name__ == "__main__":

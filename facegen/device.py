@@ -32,25 +32,18 @@ def pick_device(requested: str = "") -> torch.device:
 
 
 def pick_precision(device: torch.device) -> str:
-    """'bf16' where the hardware does bfloat16 fast, else 'fp32'.
+    """'bf16' on CUDA GPUs that do bfloat16 natively, else 'fp32' (FACEGEN_PRECISION=bf16 overrides).
 
-    CUDA: compute capability 8.0 or more (Ampere and newer), which do bf16 natively; below it (e.g.
-    the T4, 7.5, of free notebook services) torch.cuda.is_bf16_supported() can be true by emulation,
-    which is slow, so fp32 is kept. CPUs: only with AVX512-BF16 or AMX instructions, which
-    oneDNN uses for bf16 convolutions (measured per step on a 2-core AMD EPYC with AVX512-BF16:
-    about 1.5x over fp32). Elsewhere (e.g. AVX2 alone) bf16 is emulated and slower, so fp32 is kept.
+    CUDA: compute capability 8.0 or more (Ampere and newer); below it (e.g. the T4, 7.5, of free
+    notebook services) torch.cuda.is_bf16_supported() can be true by emulation, which is slow.
+    CPUs: fp32, always. Measured on 2 cores (README, "Speed"): without bf16 instructions (AVX2
+    alone) bf16 is emulated and much slower; with AMX it was within the machine's noise of fp32
+    when the cores were quiet and 4 times slower with another process on them; with AVX512-BF16,
+    1.5x faster per step in one session. bf16 does not clearly win, so a CPU keeps fp32.
     """
     if device.type == "cuda":
         return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp32"
-    if device.type == "cpu" and _cpu_has_fast_bf16():
-        return "bf16"
     return "fp32"
-
-
-def _cpu_has_fast_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX) that PyTorch's oneDNN can use."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return torch.backends.mkldnn.is_available() and any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def device_name(device: torch.device) -> str:

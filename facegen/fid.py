@@ -33,18 +33,20 @@ def load_inception(device: torch.device) -> torch.jit.ScriptModule:
     with warnings.catch_warnings():  # torch.jit.load warns that TorchScript is deprecated
         warnings.simplefilter("ignore")
         model = torch.jit.load(str(inception_path()), map_location=device)
-    return model.eval()
+    return model.eval().to(memory_format=torch.channels_last)  # the layout oneDNN and cuDNN convolve fastest
 
 
-@torch.no_grad()
-def inception_features(images: torch.Tensor, model, batch_size: int = 200) -> np.ndarray:
-    """2048-d Inception features of images (uint8, or floats in [-1, 1]), upsampled to 299x299."""
+@torch.inference_mode()
+def inception_features(images: torch.Tensor, model, batch_size: int | None = None) -> np.ndarray:
+    """2048-d Inception features of images (uint8, or floats in [-1, 1]), upsampled to 299x299.
+    Batches of 10 on a CPU (they stay in its caches), 200 on a GPU."""
     device = next(iter(model.parameters())).device if list(model.parameters()) else torch.device("cpu")
+    batch_size = batch_size or (10 if device.type == "cpu" else 200)
     feats = []
     for i in range(0, len(images), batch_size):
         x = to_uint8(images[i:i + batch_size]).to(device).float()
         x = nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-        x = (x - 128) / 128  # the network's input range: [-1, 127/128]
+        x = ((x - 128) / 128).contiguous(memory_format=torch.channels_last)  # the input range: [-1, 127/128]
         feats.append(model(x).double().cpu())
     return torch.cat(feats).numpy()
 
@@ -68,16 +70,19 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size: int = 100,
         device: torch.device | None = None, cache_dir: Path | None = Path("outputs/cache"),
-        seed: int = 1234, model=None) -> float:
-    """FID between n_samples of G and as many real images, both at the training resolution.
+        seed: int = 1234, model=None, n_real: int | None = None) -> float:
+    """FID between n_samples of G and n_real real images (as many as n_samples by default, at most
+    all of real_images), both at the training resolution. Pass faces G never trained on (step 1's
+    held_out) to measure how well it generalises rather than how well it remembers.
 
     Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached per
-    dataset (keyed by the images' bytes), so only the generated side is computed each time.
+    set of real images (keyed by their bytes), so only the generated side is computed each time.
     """
     device = device or next(G.parameters()).device
     model = model or load_inception(device)
-    n = min(n_samples, len(real_images))
-    real = real_images[torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n]]
+    n = n_samples
+    n_real = min(n_real or n_samples, len(real_images))
+    real = real_images[torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n_real]]
     key = short_digest(real.numpy().tobytes())
     cache = Path(cache_dir) / f"fid-real-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():

@@ -25,12 +25,12 @@ class Config:
     epochs: int | None  # None = 40 on a GPU, time-bounded on a CPU
     minutes: float | None  # stop training after this many minutes (None = no time bound)
     max_images: int | None  # use only the first N images (None = all)
-    batch_size: int
+    batch_size: int | None  # None = the recipe's (the Hyperparameters cell: 128 on a GPU, 64 on a CPU)
     device: str  # "" = CUDA, else MPS, else CPU
     seed: int
     quick: bool  # a small subset and one short epoch (CI)
     pretrained: bool  # skip training and load assets/generator.pt
-    fid_samples: int | None  # None = 10,000 on a GPU, off on a CPU; 0 = off
+    fid_samples: int | None  # None = 10,000 on a GPU, 300 on a CPU (step 10); 0 = off
     fresh: bool = False  # start training over instead of resuming this run's checkpoint
     eager: bool = False  # no CUDA graph: every step runs as plain Python (for debugging train_step)
     precision: str = "auto"  # FastStep's precision: auto (by hardware), fp32 or bf16
@@ -59,7 +59,7 @@ def _is_on(flag) -> bool:
     return str(flag or "").strip().lower() not in ("", "0", "false", "no", "off", "none")
 
 
-def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="128",
+def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="",
                     device="", seed="0", quick="", pretrained="", fid_samples="", fresh="",
                     eager="", precision="auto") -> Config:
     """Validate the notebook's parameters (strings from the environment, or numbers from a caller)."""
@@ -69,7 +69,7 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
         epochs=_parse_number("FACEGEN_EPOCHS", epochs, int, 1, allow_empty=True),
         minutes=_parse_number("FACEGEN_MINUTES", minutes, float, 0.01, allow_empty=True),
         max_images=_parse_number("FACEGEN_MAX_IMAGES", max_images, int, 1, allow_empty=True),
-        batch_size=_parse_number("FACEGEN_BATCH_SIZE", batch_size, int, 2, allow_empty=False),
+        batch_size=_parse_number("FACEGEN_BATCH_SIZE", batch_size, int, 2, allow_empty=True),
         device=str(device or "").strip().lower(),
         seed=_parse_number("FACEGEN_SEED", seed, int, 0, allow_empty=False),
         quick=_is_on(quick),
@@ -82,12 +82,13 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
     if config.precision not in ("auto", "fp32", "bf16"):
         raise FacegenError(f"FACEGEN_PRECISION must be auto, fp32 or bf16, got {precision!r}")
     pick_device(config.device)  # an unknown device fails here, before any work starts
+    no_fid = 0 if config.fid_samples is None else config.fid_samples  # quick and pretrained: FID only when asked
     if config.quick:
         config = dataclasses.replace(
-            config, epochs=config.epochs or QUICK_EPOCHS,
+            config, epochs=config.epochs or QUICK_EPOCHS, fid_samples=no_fid,
             max_images=min(config.max_images or QUICK_MAX_IMAGES, QUICK_MAX_IMAGES))
     if config.pretrained:  # nothing is trained: the faces are only looked at
-        config = dataclasses.replace(config, max_images=config.max_images or QUICK_MAX_IMAGES)
+        config = dataclasses.replace(config, max_images=config.max_images or QUICK_MAX_IMAGES, fid_samples=no_fid)
     return config
 
 

@@ -291,12 +291,12 @@ class TrainResult:
 
 
 def what_to_expect(epochs: int) -> str:
-    """What the samples look like after this many epochs (seen in our runs on the real faces)."""
+    """What the samples look like after this many epochs (seen in the CPU recipe's runs on the real faces)."""
     if epochs == 0:
-        return "less than one epoch, so the samples are still noise or colour blobs."
+        return "less than one epoch, so the samples are colour blobs or the first blurry faces."
     if epochs < 10:
-        return f"{epochs} epoch(s), so expect blurry face layouts, many alike."
-    return f"{epochs} epochs: faces, still blurry in the details; the README's took 40."
+        return f"{epochs} epoch(s), so expect blurry faces, some warped."
+    return f"{epochs} epochs: faces, still blurry in the details."
 
 
 def epochs_text(n: int) -> str:

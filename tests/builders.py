@@ -19,6 +19,7 @@ from facegen import checkpoints
 
 ROOT = Path(helpers.__file__).resolve().parent
 CPU = torch.device("cpu")
+ASSET_CONV_DIM = 32  # assets/generator.pt: the CPU recipe's generator (the notebook's Hyperparameters, README "Results")
 scale = load_notebook_code()["scale"]  # the notebook's, for every DataLoader the tests build
 
 

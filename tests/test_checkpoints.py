@@ -20,7 +20,7 @@ import helpers
 from facegen import checkpoints
 from helpers import FacegenError
 from tests import checkpoint_files, other_generators
-from tests.builders import ROOT, Killed, assert_is, assert_resumable, files_under, one_line, run_train, state
+from tests.builders import ASSET_CONV_DIM, ROOT, Killed, assert_is, assert_resumable, files_under, one_line, run_train, state
 
 
 # --- The generator file ------------------------------------------------------------------------------
@@ -31,9 +31,9 @@ def test_assets_generator_loads_with_a_plain_torch_load_and_fits_the_notebooks_g
     assert isinstance(weights, dict) and weights, "a state dict"
     assert all(t.device.type == "cpu" for t in weights.values()), \
         {k: str(t.device) for k, t in weights.items() if t.device.type != "cpu"}
-    G = nb["Generator"]()
+    G = nb["Generator"](conv_dim=ASSET_CONV_DIM)
     G.load_state_dict(weights)  # strict: every key, every shape
-    assert helpers.load_generator(nb["Generator"](), path) is not None
+    assert helpers.load_generator(nb["Generator"](conv_dim=ASSET_CONV_DIM), path) is not None
     assert helpers.sample_images(G, torch.randn(2, 100)).shape == (2, 3, 32, 32)
 
 
@@ -66,7 +66,8 @@ def test_load_generator_with_a_training_checkpoint(nb, tmp_path):
 @pytest.mark.parametrize("Other", [other_generators.GeneratorByAttributes, other_generators.GeneratorNested])
 def test_assets_generator_loads_into_a_generator_with_other_names_and_draws_the_same_faces(nb, Other):
     path = ROOT / "assets" / "generator.pt"
-    theirs, ours = helpers.load_generator(Other(), path), helpers.load_generator(nb["Generator"](), path)
+    theirs = helpers.load_generator(Other(conv_dim=ASSET_CONV_DIM), path)
+    ours = helpers.load_generator(nb["Generator"](conv_dim=ASSET_CONV_DIM), path)
     assert set(theirs.state_dict()) != set(ours.state_dict()), "the keys differ: matched by order, not by name"
     z = torch.randn(16, 100, generator=torch.Generator().manual_seed(5))
     expected = helpers.sample_images(ours, z)
@@ -86,17 +87,19 @@ def refused(G, path) -> FacegenError:
 def test_load_generator_names_what_differs_in_a_generator_written_differently():
     path = ROOT / "assets" / "generator.pt"
     n_file = len(torch.load(path, weights_only=True))
-    one_line(refused(other_generators.GeneratorByAttributes(conv_dim=32), path),
-             "layer 1:", "weight of shape (2048, 100)", "(fc.weight) a weight of shape (1024, 100)", "is conv_dim 64?")
-    one_line(refused(other_generators.GeneratorNested(z_size=64), path),
-             "layer 1:", "(project.0.weight) a weight of shape (2048, 64)", "is z_size 100?")
-    one_line(refused(other_generators.GeneratorByAttributes(last_bias=False), path),
+    c = ASSET_CONV_DIM
+    one_line(refused(other_generators.GeneratorByAttributes(conv_dim=2 * c), path),
+             "layer 1:", f"weight of shape ({32 * c}, 100)", f"(fc.weight) a weight of shape ({64 * c}, 100)",
+             f"is conv_dim {c}?")
+    one_line(refused(other_generators.GeneratorNested(z_size=64, conv_dim=c), path),
+             "layer 1:", f"(project.0.weight) a weight of shape ({32 * c}, 64)", "is z_size 100?")
+    one_line(refused(other_generators.GeneratorByAttributes(conv_dim=c, last_bias=False), path),
              f"this Generator has {n_file - 1} tensors, the file {n_file}", "missing or extra", "bias=False")
-    one_line(refused(other_generators.GeneratorByAttributes(fc_bias=False), path),
+    one_line(refused(other_generators.GeneratorByAttributes(conv_dim=c, fc_bias=False), path),
              f"this Generator has {n_file - 1} tensors, the file {n_file}", "layer 1: the file has a bias of shape "
-             "(2048,), this Generator (bn0.weight) a weight of shape (512,)")
-    one_line(refused(other_generators.GeneratorOtherOrder(), path),
-             "layer 2:", "(deconv1.weight) a weight of shape (512, 256, 4, 4)", "same order")
+             f"({32 * c},), this Generator (bn0.weight) a weight of shape ({8 * c},)")
+    one_line(refused(other_generators.GeneratorOtherOrder(conv_dim=c), path),
+             "layer 2:", f"(deconv1.weight) a weight of shape ({8 * c}, {4 * c}, 4, 4)", "same order")
 
 
 # --- A corrupt or truncated checkpoint ---------------------------------------------------------------

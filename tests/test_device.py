@@ -1,5 +1,5 @@
 """facegen/device.py: which device (FACEGEN_DEVICE, refused in one line when it is not there) and which
-precision: bf16 only where the hardware is fast at it."""
+precision: bf16 only on GPUs that do it natively, fp32 on CPUs."""
 from __future__ import annotations
 
 import pytest
@@ -39,28 +39,19 @@ def test_cpu_is_always_there_whatever_the_spelling():
     assert helpers.pick_device(" CPU ") == CPU
 
 
-# --- The precision: bf16 only where the CPU has the instructions for it --------------------------------
+# --- The precision: a CPU trains in fp32, whatever bf16 instructions it has ---------------------------
 
-@pytest.mark.parametrize("avx512_bf16, amx, expected", [(False, False, "fp32"), (True, False, "bf16"),
-                                                         (False, True, "bf16"), (True, True, "bf16")])
-def test_cpu_precision_follows_the_bf16_instructions(monkeypatch, avx512_bf16, amx, expected):
+@pytest.mark.parametrize("avx512_bf16, amx", [(False, False), (True, False), (False, True), (True, True)])
+def test_cpu_precision_is_fp32_whatever_the_bf16_instructions(monkeypatch, avx512_bf16, amx):
+    """bf16 did not clearly win on any CPU measured (README, "Speed"), and lost 4x under contention."""
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: True)
-    assert device.pick_precision(CPU) == expected
-
-
-def test_cpu_precision_is_fp32_without_onednn(monkeypatch):
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
     assert device.pick_precision(CPU) == "fp32"
 
 
-def test_cpu_precision_is_fp32_on_a_torch_without_the_probes(monkeypatch):
-    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
-    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
-    assert device.pick_precision(CPU) == "fp32"
-
+def test_bf16_on_a_cpu_is_there_on_request():
+    assert helpers.FastStep(lambda *a: (1.0, 2.0, 0.5, 0.5), torch.nn.Linear(1, 1), torch.nn.Linear(1, 1),
+                            CPU, "bf16").precision == "bf16"
 
 
 # --- On CUDA: bf16 only where it is native (compute capability 8.0 or more) ---------------------------

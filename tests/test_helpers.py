@@ -347,8 +347,10 @@ def test_the_pretrained_route_takes_a_differently_built_but_correct_generator(nb
     shape) and draws the same faces as the notebook's own Generator does with it."""
     from tests import other_generators
 
-    theirs = helpers.use_pretrained(getattr(other_generators, build)(), tmp_path / "theirs")
-    ours = helpers.use_pretrained(nb["Generator"](), tmp_path / "ours")
+    from tests.builders import ASSET_CONV_DIM
+
+    theirs = helpers.use_pretrained(getattr(other_generators, build)(conv_dim=ASSET_CONV_DIM), tmp_path / "theirs")
+    ours = helpers.use_pretrained(nb["Generator"](conv_dim=ASSET_CONV_DIM), tmp_path / "ours")
     assert "nothing was trained here" in capsys.readouterr().out
     assert torch.equal(theirs.samples_per_epoch[-1], ours.samples_per_epoch[-1])
     assert (tmp_path / "theirs" / "runs" / "pretrained" / "samples.png").exists()
@@ -426,3 +428,21 @@ def test_explain_stubs_shows_a_failed_check_in_one_line_and_still_fails_the_cell
     NotebookClient(other, timeout=120, kernel_name="python3", allow_errors=True, resources=resources).execute()
     error, = other.cells[1].outputs
     assert error.output_type == "error" and error.ename == "ValueError" and len(error.traceback) > 1
+
+
+# ================================================================================================
+# The held-out faces
+# ================================================================================================
+
+@pytest.mark.parametrize("n_images, n_held_out", [(32_600, 5_000), (89_931, 5_000), (10_000, 2_000), (1_024, 204)])
+def test_hold_out_keeps_the_last_faces_by_name_out_of_training(n_images, n_held_out):
+    images = torch.arange(n_images).reshape(n_images, 1, 1, 1)  # each face its position in file-name order
+    train, held_out = helpers.hold_out(images)
+    assert len(held_out) == n_held_out and len(train) + len(held_out) == n_images
+    assert torch.equal(torch.cat([train, held_out]), images), "the last faces, in order, none lost or repeated"
+
+
+def test_hold_out_refuses_to_leave_nothing_to_train_on():
+    with pytest.raises(FacegenError) as e:
+        helpers.hold_out(torch.zeros(10, 3, 32, 32), n=10)
+    one_line(e, "10 of 10", "train")

@@ -14,7 +14,7 @@ from tests.builders import CPU, one_line
     ("epochs", "-1", "FACEGEN_EPOCHS"), ("epochs", "0", "FACEGEN_EPOCHS"), ("epochs", "ten", "FACEGEN_EPOCHS"),
     ("epochs", "2.5", "FACEGEN_EPOCHS"), ("epochs", -3, "FACEGEN_EPOCHS"),
     ("batch_size", "0", "FACEGEN_BATCH_SIZE"), ("batch_size", "-64", "FACEGEN_BATCH_SIZE"),
-    ("batch_size", "lots", "FACEGEN_BATCH_SIZE"), ("batch_size", "", "FACEGEN_BATCH_SIZE"),
+    ("batch_size", "lots", "FACEGEN_BATCH_SIZE"),
     ("minutes", "nan", "FACEGEN_MINUTES"), ("minutes", "inf", "FACEGEN_MINUTES"), ("minutes", "-5", "FACEGEN_MINUTES"),
     ("max_images", "-5", "FACEGEN_MAX_IMAGES"), ("seed", "x", "FACEGEN_SEED"),
     ("fid_samples", "-1", "FACEGEN_FID_SAMPLES"),
@@ -40,11 +40,20 @@ def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
     assert helpers.training_budget(plain, CPU) == (parameters.GPU_EPOCHS, parameters.CPU_MINUTES)
 
 
+def test_fid_is_off_in_the_quick_and_pretrained_configurations_unless_asked_for():
+    """The notebook measures FID by default (300 samples on a CPU); the tests' quick runs and the pretrained
+    look-around do not, unless FACEGEN_FID_SAMPLES says so."""
+    assert helpers.read_parameters().fid_samples is None, "unset: step 10 picks (10,000 on a GPU, 300 on a CPU)"
+    assert helpers.read_parameters(quick="1").fid_samples == 0
+    assert helpers.read_parameters(pretrained="1").fid_samples == 0
+    assert helpers.read_parameters(quick="1", fid_samples="50").fid_samples == 50
+
+
 def test_read_environment_takes_each_facegen_variable_and_the_defaults_for_the_rest():
     config = helpers.read_environment({"FACEGEN_EPOCHS": "3", "FACEGEN_SEED": "7", "FACEGEN_OUT": "elsewhere",
                                        "FACEGEN_DEVICE": "cpu", "FACEGEN_FRESH": "1", "CI": "true"})
     assert (config.epochs, config.seed, str(config.out_dir), config.fresh) == (3, 7, "elsewhere", True)
-    assert (config.batch_size, config.quick, config.minutes) == (128, False, None), "unset: the defaults; CI: nothing"
+    assert (config.batch_size, config.quick, config.minutes) == (None, False, None), "unset: the defaults; CI: nothing"
     with pytest.raises(FacegenError) as e:
         helpers.read_environment({"FACEGEN_BATCH_SIZE": "lots"})
     one_line(e, "FACEGEN_BATCH_SIZE", "lots")

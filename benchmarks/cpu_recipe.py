@@ -1,0 +1,137 @@
+"""FID against wall-clock minutes on the CPU: the notebook's training for a recipe, snapshots on the way.
+
+    python -m benchmarks.cpu_recipe train NAME --conv-dim 32 --batch-size 64 [--lr 2e-4] [--minutes 2.5 5 10 ...]
+    python -m benchmarks.cpu_recipe score [NAME ...] [--fid-samples 300]
+    python -m benchmarks.cpu_recipe plot NAME:LABEL:EMA ... [--fid-samples 300]   (writes assets/fid_vs_minutes.png)
+
+`train` runs helpers.train with helpers.FastStep, as the notebook does, on the faces the notebook
+trains on (the held-out faces excluded), and stops at each of --minutes of training time (the
+notebook's clock), resuming the same run each time: a snapshot of the generator it samples from
+(the weight average) is saved then, with the weight averages of the other --ema decays, kept in
+the same run, and G itself (ema0). `score` measures each snapshot's FID against the held-out faces
+and writes --out/NAME/curve.json (--out: outputs/cpu_recipe by default).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import helpers
+from benchmarks.notebook import load_notebook_code
+from benchmarks.train_speed import build_models
+from facegen.checkpoints import save_generator
+
+def train(args, nb, images) -> None:
+    device = torch.device("cpu")
+    folder = args.out / args.name
+    folder.mkdir(parents=True, exist_ok=True)
+    D, G, d_opt, g_opt = build_models(nb, device, seed=args.seed, conv_dim=args.conv_dim, d_lr=args.lr, g_lr=args.lr)
+    loader = helpers.get_dataloader(args.batch_size, images=images, scale=nb["scale"], device=device, seed=args.seed)
+    step = helpers.FastStep(nb["train_step"], D, G, device, "fp32")
+    extras = {d: copy.deepcopy(G).requires_grad_(False) for d in args.ema if d != args.ema[0]}
+    updates = {"n": 0}
+
+    def update_average(average, G_, decay):
+        nb["update_average"](average, G_, decay)
+        for cap, kept in extras.items():
+            nb["update_average"](kept, G_, helpers.average_decay(updates["n"], cap))
+        updates["n"] += 1
+
+    log, done, start = [], 0.0, time.perf_counter()
+    for minutes in args.minutes:
+        result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=10_000, z_size=100, smooth=True,
+                               ema_decay=args.ema[0], seed=args.seed, max_minutes=minutes - done,
+                               out_dir=folder / "run", update_average=update_average, checkpoint_minutes=1e9)
+        done = minutes
+        s = result.summary
+        entry = {"minutes": minutes, "wall_seconds": round(time.perf_counter() - start, 1),
+                 "images_seen": s.get("images_seen"), "steps": updates["n"], "epochs": s.get("epochs_completed")}
+        save_generator(result.generator, folder / f"G-{minutes:g}min-ema{args.ema[0]:g}.pt")
+        for cap, kept in extras.items():
+            save_generator(helpers.averaged_generator(kept, G), folder / f"G-{minutes:g}min-ema{cap:g}.pt")
+        save_generator(G, folder / f"G-{minutes:g}min-ema0.pt")
+        log.append(entry)
+        print(json.dumps(entry), flush=True)
+        helpers.write_json(folder / "log.json", {"recipe": vars(args) | {"minutes": args.minutes}, "log": log})
+
+
+def score(args, nb, held_out) -> None:
+    from facegen.fid import load_inception
+    inception = load_inception(torch.device("cpu"))
+    for folder in sorted(args.out.iterdir()):
+        if args.names and folder.name not in args.names or not (folder / "log.json").exists():
+            continue
+        info = json.loads((folder / "log.json").read_text())
+        conv_dim = info["recipe"]["conv_dim"]
+        curve = json.loads((folder / "curve.json").read_text()) if (folder / "curve.json").exists() else {}
+        for path in sorted(folder.glob("G-*.pt"), key=lambda p: float(p.stem.split("-")[1].removesuffix("min"))):
+            if args.only and not any(path.stem.endswith(f"-ema{e}") for e in args.only):
+                continue
+            key = f"{path.stem}|{args.fid_samples}" + (f"|seed{args.fid_seed}" if args.fid_seed != 1234 else "")
+            if key in curve:
+                continue
+            G = helpers.load_generator(nb["Generator"](100, conv_dim), path).eval()
+            start = time.perf_counter()
+            curve[key] = round(helpers.fid(G, held_out, args.fid_samples, device=torch.device("cpu"),
+                                           cache_dir=args.out / "cache", model=inception, seed=args.fid_seed), 2)
+            print(folder.name, key, curve[key], f"{time.perf_counter() - start:.0f} s", flush=True)
+            helpers.write_json(folder / "curve.json", curve)
+
+
+def plot(args) -> None:
+    """FID against minutes for each NAME:LABEL:EMA, from the scores `score` wrote."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for spec in args.names:
+        name, label, ema = spec.split(":")
+        curve = json.loads((args.out / name / "curve.json").read_text())
+        points = sorted((float(k.split("-")[1].removesuffix("min")), v) for k, v in curve.items()
+                        if k.endswith(f"-ema{ema}|{args.fid_samples}"))
+        ax.plot(*zip(*points), marker="o", label=label)
+        for x, y in points:
+            ax.annotate(f"{y:.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.axvline(5, color="grey", linestyle=":", label="the notebook's CPU time limit")
+    ax.set(xlabel="minutes of training on 2 CPU cores", ylabel=f"FID ({args.fid_samples} samples, held-out faces)",
+           title="FID against training time on the CPU (lower is better)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig("assets/fid_vs_minutes.png", dpi=90)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("what", choices=["train", "score", "plot"])
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--data", default="")
+    parser.add_argument("--out", type=Path, default=Path("outputs/cpu_recipe"))
+    parser.add_argument("--conv-dim", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--ema", type=float, nargs="+", default=[0.999])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[2.5, 5])
+    parser.add_argument("--only", nargs="*", help="score: only the snapshots of these EMA decays (e.g. 0.99 0)")
+    parser.add_argument("--fid-seed", type=int, default=1234, help="score: which real faces and z (the noise)")
+    parser.add_argument("--fid-samples", type=int, default=300)
+    args = parser.parse_args()
+    if args.what == "plot":
+        return plot(args)
+    torch.set_num_threads(2)
+    nb = load_notebook_code()
+    source = helpers.find_dataset(args.data, out_dir=args.out, download=False)
+    images, held_out = helpers.hold_out(helpers.load_images(source, cache_dir=args.out / "cache"))
+    if args.what == "train":
+        args.name = args.names[0]
+        train(args, nb, images)
+    else:
+        score(args, nb, held_out)
+
+
+if __name__ == "__main__":
+    main()
