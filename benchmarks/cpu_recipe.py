@@ -42,7 +42,8 @@ def train(args, nb, images) -> None:
             nb["update_average"](kept, G_, helpers.average_decay(updates["n"], cap))
         updates["n"] += 1
 
-    log, done, start = [], 0.0, time.perf_counter()
+    previous = json.loads((folder / "log.json").read_text())["log"] if (folder / "log.json").exists() else []
+    log, done, start = previous, args.resume_from, time.perf_counter()
     for minutes in args.minutes:
         result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=10_000, z_size=100, smooth=True,
                                ema_decay=args.ema[0], seed=args.seed, max_minutes=minutes - done,
@@ -57,7 +58,8 @@ def train(args, nb, images) -> None:
         save_generator(G, folder / f"G-{minutes:g}min-ema0.pt")
         log.append(entry)
         print(json.dumps(entry), flush=True)
-        helpers.write_json(folder / "log.json", {"recipe": vars(args) | {"minutes": args.minutes}, "log": log})
+        recipe = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        helpers.write_json(folder / "log.json", {"recipe": recipe, "log": log})
 
 
 def score(args, nb, held_out) -> None:
@@ -71,6 +73,8 @@ def score(args, nb, held_out) -> None:
         curve = json.loads((folder / "curve.json").read_text()) if (folder / "curve.json").exists() else {}
         for path in sorted(folder.glob("G-*.pt"), key=lambda p: float(p.stem.split("-")[1].removesuffix("min"))):
             if args.only and not any(path.stem.endswith(f"-ema{e}") for e in args.only):
+                continue
+            if args.at and float(path.stem.split("-")[1].removesuffix("min")) not in args.at:
                 continue
             key = f"{path.stem}|{args.fid_samples}" + (f"|seed{args.fid_seed}" if args.fid_seed != 1234 else "")
             if key in curve:
@@ -116,7 +120,10 @@ def main() -> None:
     parser.add_argument("--ema", type=float, nargs="+", default=[0.999])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, nargs="+", default=[2.5, 5])
+    parser.add_argument("--resume-from", type=float, default=0.0,
+                        help="train: the minutes its run has already trained (it resumes; extra averages start anew)")
     parser.add_argument("--only", nargs="*", help="score: only the snapshots of these EMA decays (e.g. 0.99 0)")
+    parser.add_argument("--at", type=float, nargs="*", help="score: only the snapshots at these minutes")
     parser.add_argument("--fid-seed", type=int, default=1234, help="score: which real faces and z (the noise)")
     parser.add_argument("--fid-samples", type=int, default=300)
     args = parser.parse_args()

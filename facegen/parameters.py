@@ -25,7 +25,7 @@ class Config:
     epochs: int | None  # None = 40 on a GPU, time-bounded on a CPU
     minutes: float | None  # stop training after this many minutes (None = no time bound)
     max_images: int | None  # use only the first N images (None = all)
-    batch_size: int | None  # None = the recipe's (the Hyperparameters cell: 128 on a GPU, 64 on a CPU)
+    batch_size: int | None  # None = the recipe's (the Hyperparameters cell: 128 on a GPU, 32 on a CPU)
     device: str  # "" = CUDA, else MPS, else CPU
     seed: int
     quick: bool  # a small subset and one short epoch (CI)
