@@ -72,8 +72,8 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
         device: torch.device | None = None, cache_dir: Path | None = Path("outputs/cache"),
         seed: int = 1234, model=None, n_real: int | None = None) -> float:
     """FID between n_samples of G and n_real real images (as many as n_samples by default, at most
-    all of real_images), both at the training resolution. Pass faces G never trained on (step 1's
-    held_out) to measure how well it generalises rather than how well it remembers.
+    all of real_images), both at the training resolution. The notebook passes the faces G never
+    trained on (step 1's held_out).
 
     Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached per
     set of real images (keyed by their bytes), so only the generated side is computed each time.
