@@ -5,7 +5,7 @@
 3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
                  draw_networks, plot_generator_losses (facegen/diagrams.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
-5. Results       sample_images, load_generator, fid (from facegen/); interpolate
+5. Results       sample_images, load_generator, load_pretrained, fid (from facegen/); interpolate
 
 Every piece the lesson is about (the networks, the initialisation, the losses, the training step)
 lives in the notebook itself. What a learner never needs to read (zip safety, the decode cache,
@@ -30,18 +30,20 @@ from facegen.device import pick_device
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available, fid_every
 from facegen.interrupt import StopRequest
-from facegen.locate import HERE, find_dataset
+from facegen.locate import find_dataset
 from facegen.parameters import Config, read_environment, read_parameters, training_budget
 from facegen.pictures import (equilibrium, image_grid, nearest_faces, plot_losses, save_images, save_progress_gif,
                               show_images)
+from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
 from facegen.progress import HISTORY_KEYS, Clock
 from facegen.sampling import fixed_noise, sample_images
 from facegen.zipdata import DataSource, list_image_names
 
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult
-__all__ = ["HERE", "Config", "FacegenError", "FastStep", "draw_networks", "equilibrium", "fid", "fid_available",
-           "fid_every", "find_dataset", "image_grid", "load_generator", "load_images", "nearest_faces", "pick_device",
+__all__ = ["ASSETS", "Config", "FacegenError", "FastStep", "draw_networks", "equilibrium", "fid",
+           "fid_available", "fid_every", "find_dataset", "image_grid", "load_generator", "load_images",
+           "load_pretrained", "nearest_faces", "pick_device",
            "plot_generator_losses", "plot_losses", "read_environment", "read_parameters", "sample_images",
            "save_images", "save_progress_gif", "show_images", "training_budget", "write_json"]
 
@@ -271,23 +273,22 @@ def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> run
     return runs.TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)
 
 
-PRETRAINED = "the CPU recipe, 30 minutes on 2 CPU cores, on the real faces; README, Results"
-
-
-def use_pretrained(G: nn.Module, out_dir: Path, z_size: int = 100, sample_size: int = 64, seed: int = 0,
-                   path: Path = HERE / "assets" / "generator.pt") -> runs.TrainResult:
-    """Instead of training: load the generator trained for the README, draw the fixed z with it, and
-    write samples.png and a summary.json that says nothing was trained here (in out_dir/runs/pretrained/)."""
-    load_generator(G, path)
-    fixed_z = fixed_noise(sample_size, z_size, seed).to(next(G.parameters()).device)
+def use_pretrained(out_dir: Path, device: torch.device | str = "cpu", sample_size: int = 64, seed: int = 0,
+                   path: Path = PRETRAINED) -> runs.TrainResult:
+    """Instead of training: load the generator trained for the README (load_pretrained: the project's own
+    copy of the lesson's Generator, so any correct Generator of yours and any conv_dim work), draw the
+    fixed z with it, and write samples.png and a summary.json that says nothing was trained here (in
+    out_dir/runs/pretrained/). Your D and G are left as they are."""
+    G = load_pretrained(device, path)
+    fixed_z = fixed_noise(sample_size, G.z_size, seed).to(device)
     samples = sample_images(G, fixed_z)
     folder = Path(out_dir) / "runs" / "pretrained"
     save_images(samples, folder / "samples.png")
-    summary = {"trained_here": False, "generator": str(path), "epochs_completed": 0, "images_seen": 0,
-               "note": f"pretrained generator ({PRETRAINED})"}
+    summary = {"trained_here": False, "generator": str(path), "conv_dim": G.conv_dim, "epochs_completed": 0,
+               "images_seen": 0, "note": f"pretrained generator ({ABOUT})"}
     write_json(folder / "summary.json", summary)
-    print(f"Loaded the pretrained generator {path.name} ({PRETRAINED}); nothing was trained here. "
-          f"Wrote samples.png and summary.json to {folder}/.")
+    print(f"Loaded the pretrained generator {Path(path).name} (conv_dim {G.conv_dim}; {ABOUT}); nothing was "
+          f"trained here. Wrote samples.png and summary.json to {folder}/.")
     return runs.TrainResult({k: [] for k in HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G, folder)
 
 

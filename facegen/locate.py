@@ -8,13 +8,13 @@ from facegen import FacegenError
 from facegen.synthetic import SYNTHETIC_IMAGES, write_synthetic_zip
 from facegen.zipdata import DATASET_FOLDER, DATASET_ZIP, DataSource, download_dataset, list_image_names
 
-HERE = Path(__file__).resolve().parent.parent  # the notebook's folder
 
-
-def find_dataset(data: str = "", search_dir: Path = HERE, out_dir: Path = Path("outputs"),
+def find_dataset(data: str = "", search_dir: Path | None = None, out_dir: Path = Path("outputs"),
                  seed: int = 0, download: bool = True, max_images: int | None = None) -> DataSource:
-    """FACEGEN_DATA -> a zip or folder beside the notebook -> a download -> a synthetic stand-in
-    (10,000 cartoon faces, or max_images when fewer will be used)."""
+    """FACEGEN_DATA -> a zip or folder beside the notebook (search_dir: the working folder, which Jupyter
+    makes the notebook's) -> a download -> a synthetic stand-in (10,000 cartoon faces, or max_images
+    when fewer will be used)."""
+    search_dir = Path.cwd() if search_dir is None else Path(search_dir)
     if data:
         path = Path(data).expanduser()
         if not path.exists():

@@ -93,9 +93,10 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
 
 
 def training_budget(config: Config, device) -> tuple[int, float | None]:
-    """(epochs, max_minutes): FACEGEN_EPOCHS, else 40; on a CPU without FACEGEN_EPOCHS, at most 5 minutes."""
+    """(epochs, max_minutes): FACEGEN_EPOCHS, else 40; without FACEGEN_EPOCHS, anything but a CUDA GPU (a
+    CPU, a Mac's GPU) trains the laptop recipe for at most 5 minutes (FACEGEN_MINUTES overrides)."""
     epochs = config.epochs or GPU_EPOCHS
-    bounded = device.type == "cpu" and not config.epochs
+    bounded = device.type != "cuda" and not config.epochs
     return epochs, config.minutes or (CPU_MINUTES if bounded else None)
 
 

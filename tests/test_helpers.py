@@ -338,26 +338,6 @@ def test_running_ahead_of_a_step_names_the_step_in_one_line_and_other_name_error
 
 
 # ================================================================================================
-# The pretrained route
-# ================================================================================================
-
-@pytest.mark.parametrize("build", ["GeneratorByAttributes", "GeneratorNested"])
-def test_the_pretrained_route_takes_a_differently_built_but_correct_generator(nb, tmp_path, capsys, build):
-    """A learner's Generator with other attribute names or nesting loads assets/generator.pt (by order and
-    shape) and draws the same faces as the notebook's own Generator does with it."""
-    from tests import other_generators
-
-    from tests.builders import ASSET_CONV_DIM
-
-    theirs = helpers.use_pretrained(getattr(other_generators, build)(conv_dim=ASSET_CONV_DIM), tmp_path / "theirs")
-    ours = helpers.use_pretrained(nb["Generator"](conv_dim=ASSET_CONV_DIM), tmp_path / "ours")
-    assert "nothing was trained here" in capsys.readouterr().out
-    assert torch.equal(theirs.samples_per_epoch[-1], ours.samples_per_epoch[-1])
-    assert (tmp_path / "theirs" / "runs" / "pretrained" / "samples.png").exists()
-    assert theirs.summary["trained_here"] is False
-
-
-# ================================================================================================
 # How the notebook shows a failed check
 # ================================================================================================
 

@@ -229,10 +229,18 @@ def test_two_quick_stops_then_running_again_resumes(start_learner, tmp_path):
     assert len(list((tmp_path / "out" / "runs").iterdir())) == 1, "one run, one folder"
 
 
-def test_the_pretrained_route_writes_its_own_outputs(start_learner, tmp_path):
+def test_the_pretrained_route_runs_every_cell_with_any_correct_generator_and_conv_dim(start_learner, tmp_path):
+    """The pretrained route as a GPU builds the networks (conv_dim 64), with a learner's Generator whose transpose
+    convolutions keep their biases (correct, as hint 2 writes them): neither could hold the shipped weights
+    (conv_dim 32, no such biases), so the route must never load them into the learner's G."""
     learner = start_learner(FACEGEN_PRETRAINED="1", FACEGEN_FID_SAMPLES="16")  # FID too, as on a GPU
+    learner.edit("hyperparameters", "conv_dim = 64 if gpu else 32", "conv_dim = 64")
+    generator = next(c for c in learner.nb.cells if c.source.startswith("class Generator"))
+    assert generator.source.count(", bias=False)") == 3
+    generator.source = generator.source.replace(", bias=False)", ")")
     texts = [learner.run(i) for i, c in enumerate(learner.nb.cells) if c.cell_type == "code"]
     assert any("nothing was trained here" in t for t in texts)
+    assert any("trained no G of yours" in t for t in texts), "experiment 1 says why it has nothing to compare"
     assert run_folder(tmp_path).name == "pretrained"
     assert (run_folder(tmp_path) / "samples.png").exists() and not (run_folder(tmp_path) / "checkpoint.pt").exists()
     assert summary(tmp_path)["trained_here"] is False and summary(tmp_path)["fid_samples"] == 16

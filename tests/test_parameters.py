@@ -3,6 +3,7 @@ refused in one line naming the variable and the value."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 import helpers
 from facegen import parameters
@@ -38,6 +39,17 @@ def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
     assert helpers.training_budget(quick, CPU) == (parameters.QUICK_EPOCHS, None)
     plain = helpers.read_parameters(device="cpu")
     assert helpers.training_budget(plain, CPU) == (parameters.GPU_EPOCHS, parameters.CPU_MINUTES)
+
+
+@pytest.mark.parametrize("device, minutes", [("cpu", parameters.CPU_MINUTES), ("mps", parameters.CPU_MINUTES),
+                                             ("cuda", None), ("cuda:1", None)])
+def test_only_a_cuda_gpu_trains_without_a_time_limit(device, minutes):
+    """One rule: a CUDA GPU trains the GPU recipe's 40 epochs; a CPU and a Mac's GPU (mps) the laptop recipe,
+    time-bounded. FACEGEN_EPOCHS lifts the bound anywhere, FACEGEN_MINUTES sets it anywhere."""
+    plain = helpers.read_parameters()
+    assert helpers.training_budget(plain, torch.device(device)) == (parameters.GPU_EPOCHS, minutes)
+    assert helpers.training_budget(helpers.read_parameters(epochs="3"), torch.device(device)) == (3, None)
+    assert helpers.training_budget(helpers.read_parameters(minutes="2"), torch.device(device)) == (40, 2.0)
 
 
 def test_fid_is_off_in_the_quick_and_pretrained_configurations_unless_asked_for():
