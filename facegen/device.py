@@ -36,10 +36,10 @@ def pick_precision(device: torch.device) -> str:
 
     CUDA: compute capability 8.0 or more (Ampere and newer); below it (e.g. the T4, 7.5, of free
     notebook services) torch.cuda.is_bf16_supported() can be true by emulation, which is slow.
-    CPUs: fp32, always. Measured on 2 cores (README, "Speed"): without bf16 instructions (AVX2
-    alone) bf16 is emulated and much slower; with AMX it was within the machine's noise of fp32
-    when the cores were quiet and 4 times slower with another process on them; with AVX512-BF16,
-    1.5x faster per step in one session. bf16 does not clearly win, so a CPU keeps fp32.
+    CPUs: fp32 to start with. Measured on 2 cores (README, "Speed"): without bf16 instructions (AVX2
+    alone) bf16 is emulated and much slower; with AMX or AVX512-BF16 it won on some machines and lost
+    on others, and lost under contention. So where bf16 is native, FastStep's CPU tuning measures both
+    on the training's first steps and keeps the faster (facegen/fast_step.py, CpuTuning).
     """
     if device.type == "cuda":
         return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp32"

@@ -1,6 +1,6 @@
 """FastStep: the learner's train_step, made fast without changing what it computes.
 
-Opt-in, in one visible line of the notebook (`step = helpers.FastStep(train_step, D, G, device)`);
+One visible line of the notebook, on unless FACEGEN_EAGER=1 (`step = helpers.FastStep(train_step, D, G, device)`);
 the training loop reads the same with or without it. What it does, said when it is made:
 
 * bfloat16 autocast where the hardware does bf16 natively (facegen.device.pick_precision);
@@ -10,10 +10,16 @@ the training loop reads the same with or without it. What it does, said when it 
   updates) is recorded once as a CUDA graph and then only replayed: one launch instead of
   hundreds, which is what such small networks need. While it replays, Python inside train_step (a
   print, a breakpoint) no longer runs, and the optimizers are switched to capturable=True (their
-  step counts live on the GPU).
+  step counts live on the GPU);
+* on a CPU, the threads and the precision by measurement (CpuTuning): the first steps run with the
+  default threads and with one per free core, and in bf16 too where the CPU does bf16 natively; the
+  fastest is kept, said in one line, and measured again if the speed falls by half (another program
+  took the cores). OMP_NUM_THREADS fixes the threads, FACEGEN_PRECISION the precision.
 """
 from __future__ import annotations
 
+import os
+import time
 from typing import Callable
 
 import torch
@@ -34,9 +40,11 @@ class FastStep:
     four values as 0-d tensors on the device."""
 
     def __init__(self, train_step: Callable, D: nn.Module, G: nn.Module, device: torch.device | str,
-                 precision: str = "auto", cuda_graph: bool = True):
+                 precision: str = "auto", cuda_graph: bool = True, tune: bool = True):
         self.train_step, self.device = train_step, torch.device(device)
         self.precision = pick_precision(self.device) if precision == "auto" else precision
+        precisions = ["fp32", "bf16"] if precision == "auto" and native_bf16() else [self.precision]
+        self.tuning = CpuTuning(precisions) if tune and self.device.type == "cpu" else None
         self.layout = memory_format(self.device)
         D.to(memory_format=self.layout)
         G.to(memory_format=self.layout)
@@ -54,6 +62,11 @@ class FastStep:
     def __call__(self, D, G, d_optimizer, g_optimizer, real_images, z_size, *options):
         real = real_images.contiguous(memory_format=self.layout)
         args = (D, G, d_optimizer, g_optimizer, real, z_size, *options)
+        if self.tuning is not None:
+            start = time.perf_counter()
+            out = self._eager(args)
+            self.precision = self.tuning.next(time.perf_counter() - start, len(real))
+            return out
         if self.graph is not None and args[:4] + args[5:] == self.graph_args and real.shape == self.static_real.shape:
             self.static_real.copy_(real)
             self.graph.replay()
@@ -89,3 +102,76 @@ class FastStep:
         except Exception as e:  # noqa: BLE001 - any capture failure means: stay eager
             print(f"(CUDA graph capture failed, training eagerly instead: {e.__class__.__name__}: {e})")
         return out
+
+
+class CpuTuning:
+    """Which threads and precision train fastest on this CPU now, measured on the training's own steps.
+
+    Each candidate (threads, precision) runs WARMUP untimed steps, then TIMED timed ones; the fastest
+    is kept and said in one line. Afterwards every step is timed; when the median speed of the last
+    WINDOW steps falls below half of the kept candidate's, all candidates are measured again.
+    Candidates: the default threads and one per free core (the cores minus the load average; OMP_NUM_THREADS
+    set: only its value), each in every precision given (FastStep: fp32, and bf16 where the CPU does it
+    natively, AVX512-BF16 or AMX, as elsewhere oneDNN emulates it 13x slower; or the one asked for).
+    """
+
+    WARMUP, TIMED, WINDOW = 2, 5, 50
+
+    def __init__(self, precisions: list[str]):
+        self.candidates = [(threads, precision) for threads in thread_options() for precision in precisions]
+        self.start_measuring()
+
+    def start_measuring(self) -> None:
+        self.speeds, self.times, self.recent = {}, [], []
+        self.current, self.kept = 0, None
+        self._use(self.candidates[0])
+
+    def _use(self, candidate: tuple[int, str]) -> None:
+        torch.set_num_threads(candidate[0])
+        self.precision = candidate[1]
+
+    def next(self, seconds: float, images: int) -> str:
+        """Record the step just run (seconds for images); return the precision of the next step."""
+        if self.kept is None:
+            self.times.append(seconds)
+            if len(self.times) == self.WARMUP + self.TIMED:
+                self.speeds[self.candidates[self.current]] = images * self.TIMED / sum(self.times[self.WARMUP:])
+                self.current, self.times = self.current + 1, []
+                if self.current == len(self.candidates):
+                    self.kept = max(self.speeds, key=self.speeds.get)
+                    self._say()
+                self._use(self.kept or self.candidates[self.current])
+        else:
+            self.recent = (self.recent + [images / seconds])[-self.WINDOW:]
+            if len(self.recent) == self.WINDOW and sorted(self.recent)[self.WINDOW // 2] < self.speeds[self.kept] / 2:
+                print(f"FastStep: the speed fell from {self.speeds[self.kept]:,.0f} to "
+                      f"{sorted(self.recent)[self.WINDOW // 2]:,.0f} images/s (another program on the cores?): "
+                      "measuring again.")
+                self.start_measuring()
+        return self.precision
+
+    def _say(self) -> None:
+        tried = ", ".join(f"{t} thread{'s' * (t > 1)} {p} {v:,.0f}" for (t, p), v in self.speeds.items())
+        threads, precision = self.kept
+        print(f"FastStep: measured images/s with {tried}; training with {threads} thread{'s' * (threads > 1)}, "
+              f"{precision}.")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), as PyTorch sees it."""
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+
+
+def thread_options() -> list[int]:
+    """The thread counts to try: OMP_NUM_THREADS if set; else PyTorch's default and, when other programs
+    keep cores busy (the load average), one thread per free core."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return [torch.get_num_threads()]
+    default = torch.get_num_threads()
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows has no load average: try half the threads too
+        busy = default / 2
+    free = max(1, min(default, round(default - busy)))
+    return [default] if free == default else [default, free]

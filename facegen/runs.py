@@ -272,7 +272,7 @@ class Run:
                 "images_seen": run.images_seen, "epochs_completed": run.epoch, "steps_in_last_epoch": run.batch,
                 "seconds_training": round(run.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
                 "device": device_name(self.device), "precision": getattr(train_step, "precision", "fp32"),
-                "cuda_graph": getattr(train_step, "graph", None) is not None,
+                "cuda_graph": getattr(train_step, "graph", None) is not None, "threads": torch.get_num_threads(),
                 "batch_size": self.settings["batch_size"], "ema_decay": self.settings.get("ema_decay"),
                 "stopped_by": why, "dataset": {"source": self.settings.get("data"), "images": self.settings["images"]},
                 **last, "resumed": run.seconds_before > 0, "run": str(self.folder), "settings": self.settings}

@@ -64,8 +64,12 @@ def no_loss_plot(monkeypatch) -> list:
 
 @pytest.fixture(autouse=True)
 def _seed():
-    """Every test starts from the same random state, so a borderline case cannot flake."""
+    """Every test starts from the same random state, so a borderline case cannot flake, and leaves torch's
+    thread count as it found it (FastStep's CPU tuning sets it, as it does for the notebook's session)."""
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

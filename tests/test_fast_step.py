@@ -3,9 +3,11 @@ bf16 autocast learns what fp32 learns; it says what it changes (D and G to chann
 hands back the four values as 0-d tensors; without it, train() runs train_step exactly as written."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 import helpers
+from facegen import fast_step
 from tests.builders import CPU, nets, random_images, run_train
 
 
@@ -46,3 +48,74 @@ def test_without_fast_step_train_runs_train_step_as_written(nb, tmp_path, no_los
     result = run_train(nb, tmp_path, epochs=1, train_step=train_step)
     assert seen and all(s == (False, True) for s in seen), seen
     assert result.summary["precision"] == "fp32" and result.summary["cuda_graph"] is False
+
+
+# --- On a CPU: the threads and the precision by measurement (CpuTuning), its outcomes faked -----------
+
+def drive(tuning, seconds: dict, steps: int, images: int = 32) -> list:
+    """Feed tuning `steps` steps, each taking seconds[(threads, precision)] for the candidate in use (the
+    threads as torch holds them at that step); return the candidates used, step by step."""
+    used = []
+    for _ in range(steps):
+        candidate = (torch.get_num_threads(), tuning.precision)
+        used.append(candidate)
+        tuning.next(seconds[candidate], images)
+    return used
+
+
+def test_the_fastest_threads_and_precision_are_kept_and_said(monkeypatch, capsys):
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [2, 1])
+    tuning = fast_step.CpuTuning(["fp32", "bf16"])
+    seconds = {(2, "fp32"): 0.2, (2, "bf16"): 0.4, (1, "fp32"): 0.1, (1, "bf16"): 0.05}
+    per = tuning.WARMUP + tuning.TIMED
+    used = drive(tuning, seconds, 4 * per + 3)
+    assert used[:4 * per] == [c for c in seconds for _ in range(per)], "each candidate in turn, as many steps each"
+    assert used[4 * per:] == [(1, "bf16")] * 3 and tuning.kept == (1, "bf16")
+    said = capsys.readouterr().out
+    assert said.count("\n") == 1 and "2 threads fp32 160" in said and "training with 1 thread, bf16." in said, said
+
+
+@pytest.mark.parametrize("slower, measures_again", [(3.0, True), (1.5, False)])
+def test_a_speed_that_falls_by_half_is_measured_again(monkeypatch, capsys, slower, measures_again):
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [2, 1])
+    tuning = fast_step.CpuTuning(["fp32"])
+    seconds = {(2, "fp32"): 0.1, (1, "fp32"): 0.2}
+    drive(tuning, seconds, 2 * (tuning.WARMUP + tuning.TIMED))
+    assert tuning.kept == (2, "fp32")
+    capsys.readouterr()
+    drive(tuning, {c: s * slower for c, s in seconds.items()}, tuning.WINDOW)  # another program took the cores
+    said = capsys.readouterr().out
+    assert ("measuring again" in said) == measures_again and (tuning.kept is None) == measures_again, said
+
+
+@pytest.mark.parametrize("environ, load, expected", [({"OMP_NUM_THREADS": "2"}, 2.0, [2]), ({}, 0.1, [2]),
+                                                     ({}, 2.2, [2, 1]), ({}, None, [2, 1])])
+def test_the_threads_to_try(monkeypatch, environ, load, expected):
+    """One per free core besides the default, from the load average (Windows has none: half); OMP_NUM_THREADS
+    fixes them."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    if load is None:
+        monkeypatch.delattr(fast_step.os, "getloadavg")
+    else:
+        monkeypatch.setattr(fast_step.os, "getloadavg", lambda: (load, load, load))
+    torch.set_num_threads(2)
+    assert fast_step.thread_options() == expected
+
+
+@pytest.mark.parametrize("precision, native, expected", [("auto", True, ["fp32", "bf16"]), ("auto", False, ["fp32"]),
+                                                         ("fp32", True, ["fp32"]), ("bf16", False, ["bf16"])])
+def test_bf16_is_tried_only_where_native_and_not_asked_otherwise(nb, monkeypatch, precision, native, expected):
+    monkeypatch.setattr(fast_step, "native_bf16", lambda: native)
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [1])
+    D, G, _, _ = nets(nb)
+    step = helpers.FastStep(nb["train_step"], D, G, CPU, precision)
+    assert [p for _, p in step.tuning.candidates] == expected
+
+
+def test_a_tuned_run_trains_and_reports_its_threads_and_precision(nb, tmp_path, no_loss_plot, capsys):
+    result = run_train(nb, tmp_path, epochs=8, precision="auto")  # 32 steps: every candidate measured
+    said = capsys.readouterr().out
+    assert "FastStep: measured images/s with" in said, said
+    assert result.summary["threads"] == torch.get_num_threads() and result.summary["precision"] in ("fp32", "bf16")

@@ -34,17 +34,19 @@ def test_frechet_distance_of_a_set_against_itself_is_zero():
     assert fid.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
 
 
-@pytest.mark.parametrize("n1, n2", [(30, 40), (500, 300)])
+@pytest.mark.parametrize("n1, n2", [(30, 40), (500, 300), (40, 30)])
 def test_frechet_distance_is_the_definitions_trace_of_the_square_root(n1, n2):
     """Against the definition computed the slow way, the general eigenvalues of S1 S2, on covariances of
-    fewer samples than dimensions (rank-deficient, as 300 samples of 2048 features are) and of more."""
+    fewer samples than dimensions (rank-deficient, as 300 samples of 2048 features are) and of more; with
+    the second set's features (the n x n route when they are fewer than the dimensions) and without."""
     rng = np.random.default_rng(2)
     mix = rng.normal(size=(64, 64))
-    (mu1, s1), (mu2, s2) = (fid.feature_statistics(rng.normal(size=(n, 64)) @ mix + shift) for n, shift in
-                            ((n1, 0.0), (n2, 0.3)))
+    features1, features2 = rng.normal(size=(n1, 64)) @ mix, rng.normal(size=(n2, 64)) @ mix + 0.3
+    (mu1, s1), (mu2, s2) = fid.feature_statistics(features1), fid.feature_statistics(features2)
     tr_sqrt = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
     expected = (mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt
     assert fid.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-6)
+    assert fid.frechet_distance(mu1, s1, mu2, s2, features2=features2) == pytest.approx(expected, rel=1e-6)
 
 
 def test_the_features_show_progress_when_asked(capsys):

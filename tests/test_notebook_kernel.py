@@ -142,26 +142,27 @@ def test_the_seed_sets_the_starting_weights_and_the_checks_do_not_change_them(st
     assert weights["0", False] == weights["0", True], "running the check cells must not change the weights"
 
 
-def test_rerunning_a_finished_training_cell_says_it_is_complete_and_keeps_the_summary(learner, tmp_path):
+def test_rerunning_training_and_the_cells_above_it_one_rule_same_settings_resume_others_get_a_folder(learner,
+                                                                                                    tmp_path):
+    """In one session, as a learner goes: train; run the training cell again (complete: nothing trained, the
+    summary kept); run the cells from the Hyperparameters down again, unchanged (the same run); change lr
+    and run them again (a new run folder, which says why; the first run's files untouched)."""
     learner.run_until("train")
-    train = learner.index("train")
+    train, hyper = learner.index("train"), learner.index("hyperparameters")
     first = learner.run(train)
     assert "Epoch   1/1" in first, first
-    before = (run_folder(tmp_path) / "summary.json").read_bytes()
+    old = run_folder(tmp_path)
+    files = {p: p.read_bytes() for p in old.iterdir() if p.is_file()}
     assert summary(tmp_path)["images_per_second"] > 0
 
     again = learner.run(train)
     assert "already complete (1 epoch;" in again and "FACEGEN_FRESH=1" in again, again
     assert "Epoch" not in again, "a complete run must not train again"
-    assert (run_folder(tmp_path) / "summary.json").read_bytes() == before, "the summary must not be overwritten"
+    assert {p: p.read_bytes() for p in old.iterdir() if p.is_file()} == files, "the run's files must not change"
 
+    rebuilt = [learner.run(i) for i in range(hyper, train + 1) if learner.nb.cells[i].cell_type == "code"]
+    assert "already complete" in rebuilt[-1], "rebuilding the networks unchanged is the same run: " + rebuilt[-1]
 
-def test_changing_a_hyperparameter_and_rerunning_starts_a_new_run_folder_and_says_why(learner, tmp_path):
-    learner.run_until("train")
-    train, hyper = learner.index("train"), learner.index("hyperparameters")
-    learner.run(train)
-    old = run_folder(tmp_path)
-    files = {p: p.read_bytes() for p in old.iterdir() if p.is_file()}
     learner.edit("hyperparameters", "lr = 2e-4", "lr = 1e-4")
     outputs = [learner.run(i) for i in range(hyper, train + 1) if learner.nb.cells[i].cell_type == "code"]
     text = outputs[-1]
@@ -170,14 +171,6 @@ def test_changing_a_hyperparameter_and_rerunning_starts_a_new_run_folder_and_say
     assert "Epoch   1/1" in text
     assert {p: p.read_bytes() for p in old.iterdir() if p.is_file()} == files, "the first run was changed"
     assert (tmp_path / "out" / "runs" / "batch32-lr0.0001-seed0" / "summary.json").exists()
-
-
-def test_rebuilding_the_networks_unchanged_is_the_same_run(learner, tmp_path):
-    learner.run_until("train")
-    train, hyper = learner.index("train"), learner.index("hyperparameters")
-    learner.run(train)
-    outputs = [learner.run(i) for i in range(hyper, train + 1) if learner.nb.cells[i].cell_type == "code"]
-    assert "already complete" in outputs[-1], outputs[-1]
 
 
 def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_learner, tmp_path):
