@@ -50,7 +50,13 @@ class FastStep:
         G.to(memory_format=self.layout)
         self.graph, self.want_graph, self.eager_steps = None, cuda_graph and self.device.type == "cuda", 0
         layout = "channels-last" if self.layout == torch.channels_last else "default layout"
-        print(f"FastStep: {self.precision} on {self.device}, D and G converted to {layout}"
+        candidates = self.tuning.candidates if self.tuning else []
+        measured = [what for what, options in (("the threads", {t for t, _ in candidates}),
+                                               ("the precision", {p for _, p in candidates})) if len(options) > 1]
+        what = " and ".join(measured) + " measured on the first steps" if measured else self.precision
+        if measured and "the precision" not in measured:
+            what = f"{self.precision}, {what}"
+        print(f"FastStep on {self.device}: {what}; D and G converted to {layout}"
               + (", CUDA graph from step 4" if self.want_graph else "") + ".")
 
     def _eager(self, args: tuple) -> tuple:

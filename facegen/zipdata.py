@@ -29,7 +29,9 @@ class DataSource:
     path: Path
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.path}"
+        """e.g. 'zip: processed-celeba-small.zip': relative to the working folder when inside it."""
+        path = self.path.relative_to(Path.cwd()) if self.path.is_relative_to(Path.cwd()) else self.path
+        return f"{self.kind}: {path}"
 
 
 def is_image_name(name: str) -> bool:

@@ -26,11 +26,18 @@ def test_bf16_on_the_cpu_learns_what_fp32_learns(nb, tmp_path):
     assert not torch.equal(a, b), "bf16 should have run in bf16, not silently in fp32"
 
 
-def test_fast_step_says_what_it_changes_and_returns_the_four_values_as_tensors(nb, capsys):
+@pytest.mark.parametrize("threads, precision, native, says", [
+    ([1], "fp32", True, "fp32"), ([2, 1], "fp32", True, "fp32, the threads measured on the first steps"),
+    ([1], "auto", True, "the precision measured on the first steps"),
+    ([2, 1], "auto", True, "the threads and the precision measured on the first steps"), ([1], "auto", False, "fp32")])
+def test_fast_step_says_what_it_changes_and_returns_the_four_values_as_tensors(nb, capsys, monkeypatch, threads,
+                                                                              precision, native, says):
+    monkeypatch.setattr(fast_step, "thread_options", lambda: threads)
+    monkeypatch.setattr(fast_step, "native_bf16", lambda: native)
     D, G, d_opt, g_opt = nets(nb)
-    step = helpers.FastStep(nb["train_step"], D, G, CPU, "fp32")
+    step = helpers.FastStep(nb["train_step"], D, G, CPU, precision)
     said = capsys.readouterr().out
-    assert "FastStep: fp32 on cpu, D and G converted to channels-last." in said, said
+    assert f"FastStep on cpu: {says}; D and G converted to channels-last.\n" == said, said
     assert next(D.parameters()).is_contiguous(memory_format=torch.channels_last) or \
         next(D.parameters()).ndim != 4
     out = step(D, G, d_opt, g_opt, random_images(8).float() / 127.5 - 1, 100, True)
