@@ -172,7 +172,7 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
         for batch_size in (2, 16):
             z = torch.randn(batch_size, z_size, device=device) * 3
             out = _run(f"Generator(z_size={z_size}, conv_dim={conv_dim}) on z of shape {tuple(z.shape)}", G, z,
-                       hint=lambda e: ". Is z_size hard-coded?" if z_size != 100 else "")
+                       hint=lambda e: _generator_error_hint(e, z_size))
             want = (batch_size, 3, image_size, image_size)
             assert tuple(out.shape) == want, \
                 f"Generator(z_size={z_size}, conv_dim={conv_dim}): expected {want}, got {tuple(out.shape)}" + \
@@ -187,6 +187,15 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
     assert _n_params(Generator(z_size=100, conv_dim=64)) != _n_params(Generator(z_size=100, conv_dim=32)), \
         "Generator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim * 8, conv_dim * 4, ...)"
+
+
+def _generator_error_hint(e: Exception, z_size: int) -> str:
+    """The fix for an error G raised on z (for _run's hint=)."""
+    if "running_mean should contain" in str(e) or "expected input with shape" in str(e):
+        return (". A batch norm got a tensor with another number of channels than it was built for: reshape the "
+                "linear layer's output to (batch, conv_dim * 8, 2, 2), and give each batch norm the channels of the "
+                "layer before it")
+    return ". Is z_size hard-coded?" if z_size != 100 else ""
 
 
 # --- Step 5: initialisation ---------------------------------------------------------------------
@@ -222,6 +231,8 @@ def _loss_hint(got: float, logits: torch.Tensor, label: float, which: str) -> st
     labels = {"real": {0.0: "real_loss uses the fake label 0: real images are labelled 1",
                        0.9: "real_loss smooths with smooth=False: use 0.9 only when smooth=True"},
               "fake": {1.0: "fake_loss uses the real label 1: fakes are labelled 0",
+                       0.9: "fake_loss uses the smoothed real label 0.9: fakes are labelled 0 (smoothing is for the "
+                            "real labels only)",
                        0.1: "label smoothing was applied to the fake labels (0.1): only the real labels are "
                             "smoothed (0.9); fakes stay 0"},
               "smooth": {1.0: "smooth=True was ignored: with smoothing the real labels are 0.9",
@@ -231,6 +242,18 @@ def _loss_hint(got: float, logits: torch.Tensor, label: float, which: str) -> st
     for value, hint in guesses:
         if abs(value - expected) > 1e-3 and abs(got - value) < 1e-4:
             return f". {hint}"
+    return ""
+
+
+def _loss_error_hint(e: Exception) -> str:
+    """The fix for the errors PyTorch raises on the usual slips in a loss (for _run's hint=)."""
+    text = str(e).lower()
+    if "between 0 and 1" in text:
+        return (". That is nn.BCELoss (F.binary_cross_entropy), which takes probabilities, given D's raw logits: "
+                "use F.binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss), which takes the logits")
+    if "target size" in text and "input size" in text:
+        return (". The labels must have the shape of d_out, (batch, 1): make them with torch.full_like(d_out, value) "
+                "(or torch.ones_like(d_out), torch.zeros_like(d_out))")
     return ""
 
 
@@ -244,12 +267,12 @@ def check_losses(real_loss, fake_loss) -> None:
              ("real_loss(d_out, smooth=True)", real_loss, (logits, True),
               (0.9 * softplus(-logits) + 0.1 * softplus(logits)).mean(), 0.9, "smooth"))
     for name, loss, args, expected, label, which in cases:
-        got = _run(name, loss, *args)
+        got = _run(name, loss, *args, hint=_loss_error_hint)
         assert torch.is_tensor(got) and got.dim() == 0, f"{name}: expected a scalar tensor, got {got!r}" + \
             (". Return the loss tensor itself, not .item() (the optimizer needs its gradient)"
              if isinstance(got, float) else ". Average over the batch (the default reduction='mean')"
              if torch.is_tensor(got) else "")
-        again = _run(name, loss, *args).item()
+        again = _run(name, loss, *args, hint=_loss_error_hint).item()
         assert abs(again - got.item()) < 1e-6, \
             f"{name} gives another value at each call on the same logits ({got.item():.4f}, then {again:.4f}): its " \
             "targets are random. Random targets (such as uniform in [0.8, 1]) are another technique, \"noisy labels\"; " \
@@ -259,7 +282,7 @@ def check_losses(real_loss, fake_loss) -> None:
             f"(binary cross-entropy with logits), got {got.item():.4f}" \
             f"{_loss_hint(got.item(), logits.detach(), label, which)}"
         assert got.requires_grad, f"{name}: expected a loss that gradients flow through (no .detach())"
-    big = _run("real_loss on large logits", real_loss, torch.tensor([[200.0], [-200.0]]))
+    big = _run("real_loss on large logits", real_loss, torch.tensor([[200.0], [-200.0]]), hint=_loss_error_hint)
     assert abs(big.item() - 100.0) < 1e-3, \
         f"real_loss on logits [200, -200]: expected 100.0 (BCE computed from logits stays exact), got {big.item():.4f}" \
         ". Use F.binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss) on the logits, not log(sigmoid(...))"

@@ -40,8 +40,8 @@ def explain_error(e: Exception, rec: sr.Recording) -> str:
         if rescored and any(c.attached and c.position < d_at for c in fakes):
             return (f"Missing detach(): {raised}. D's loss scored fake_images without .detach(), so d_loss.backward() "
                     "went through G and freed its graph; g_loss.backward() then needs it again. Use "
-                    "D(fake_images.detach()) in D's loss (not retain_graph=True: D's update would then put "
-                    "gradients into G)")
+                    "D(fake_images.detach()) in D's loss (retain_graph=True would run, but sends D's loss back "
+                    "through G for nothing and leaves gradients in G's .grad)")
         if d_steps and not rescored:
             return (f"G's loss reuses D's output from before D's update: {raised}. d_loss.backward() freed that "
                     "graph. After d_optimizer.step(), score the fakes again: g_loss = real_loss(D(fake_images))")
@@ -97,7 +97,8 @@ def _smooth_arg(train_step):
 
 
 def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: int, image_size: int):
-    """Run train_step once under watch, and raise naming the first thing it does differently."""
+    """Run train_step once under watch, and raise naming the first thing it does differently; return the z it
+    gave G (a list of at most one) and a note ('' if none) on a right step that could be better."""
     checking.seed(seed, device)
     D = checking.run(f"Discriminator(conv_dim={_DIM})", lambda: Discriminator(conv_dim=_DIM)).to(device)
     G = checking.run(f"Generator(z_size={_Z}, conv_dim={_DIM})", lambda: Generator(z_size=_Z, conv_dim=_DIM)).to(device)
@@ -130,14 +131,14 @@ def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: in
     try:
         verdicts.check_step_calls(rec, real, _Z)
         verdicts.check_d_update(rec, D_copy, smooth, device)
-        verdicts.check_detach(rec)
+        note = verdicts.check_detach(rec)
         verdicts.check_g_update(rec, D_copy, G_copy, device)
         for name, net in (("G", G), ("D", D)):
             assert net.training, f"train_step left {name} in eval mode: call {name}.train() after {name}.eval() " \
                                  "(batch norm would use running statistics in the next steps)"
     except AssertionError as e:
         raise AssertionError(f"{e} [in {call}]") from None
-    return [c.input for c in rec.calls if c.net == "G"][:1]
+    return [c.input for c in rec.calls if c.net == "G"][:1], note
 
 
 def _returned_order(values: list, rec: sr.Recording, real: torch.Tensor) -> str:
@@ -198,13 +199,15 @@ def _check_returned(values: list[float], rec, real, expected_d_real: float) -> N
 def grade(train_step, Discriminator, Generator, device, steps: int, image_size: int) -> None:
     """Raise an AssertionError naming the first way train_step differs from the lesson's step; see the top."""
     smooths = (True, False) if _smooth_arg(train_step) else (None, None)
-    zs = [diagnose_step(train_step, Discriminator, Generator, device, s, seed, image_size)
-          for seed, s in enumerate(smooths)]
+    zs, notes = zip(*(diagnose_step(train_step, Discriminator, Generator, device, s, seed, image_size)
+                      for seed, s in enumerate(smooths)))
     if zs[0] and zs[1] and zs[0][0].shape == zs[1][0].shape:
         assert not torch.equal(zs[0][0], zs[1][0]), \
             "z is the same in every step: sample fresh noise inside train_step (torch.randn(...)), not a fixed z " \
             "made once (and do not reseed the random generator there)"
     _check_learning(train_step, Discriminator, Generator, device, steps, image_size)
+    for note in dict.fromkeys(n for n in notes if n):  # right, but worth knowing: said once, before the verdict
+        print(note)
 
 
 def _check_learning(train_step, Discriminator, Generator, device, steps: int, image_size: int) -> None:
@@ -220,8 +223,19 @@ def _check_learning(train_step, Discriminator, Generator, device, steps: int, im
     before_g = [p.detach().clone() for p in G.parameters()]
 
     def real_batch_loss() -> float:
-        with torch.no_grad():
-            return nn.functional.softplus(-D(real)).mean().item()
+        """D's loss on the fixed batch, in training mode (batch norm as train_step sees it) but with any dropout
+        of the learner's D off (nn.Dropout modules) or drawn the same each time (F.dropout): a new random mask
+        would make the measurement move, not D."""
+        dropouts = [m for m in D.modules() if isinstance(m, nn.modules.dropout._DropoutNd) and m.training]
+        try:
+            for m in dropouts:
+                m.eval()
+            with torch.no_grad(), checking.forked_rng(device):
+                checking.seed(1, device)
+                return nn.functional.softplus(-D(real)).mean().item()
+        finally:
+            for m in dropouts:
+                m.train()
 
     first = real_batch_loss()
     with torch.no_grad():

@@ -195,23 +195,25 @@ def _check_d_weights(wr: float, wf: float, batch: int) -> None:
                              "d_loss = real_loss(...) + fake_loss(...) (their mean is fine too)")
 
 
-def check_detach(rec: sr.Recording) -> None:
-    """D's update must not reach into G: the fakes it scores are detached (or made under torch.no_grad())."""
+def check_detach(rec: sr.Recording) -> str:
+    """D's update must not reach into G: the fakes it scores are detached (or made under torch.no_grad()), or
+    what d_loss.backward() wrote into G's .grad is cleared before G's own backward pass. Returns a note ('' if
+    none): that second way is right but costs a backward pass through G."""
     at = sr.position(rec, sr.steps(rec, "d")[0])
     fake = sr.last(rec.calls, lambda c: c.net == "D" and c.position < at and c.grad_enabled and c.kind == "fake")
-    if fake is not None and fake.attached:
-        g_at = sr.position(rec, sr.steps(rec, "g")[0])
-        # The first backward pass into G after D's update is G's own: did it find D's gradients still in .grad?
-        g_backward = next((e for e in rec.events[at:g_at] if _is_backward(e, "G")), None)
-        if g_at > at and g_backward is not None and g_backward.had_grad:
-            consequence = ("also wrote gradients into G's .grad, and G's update used them: g_optimizer.zero_grad() "
-                           "came before d_loss.backward()")
-        else:
-            consequence = ("also goes back through G and writes gradients into G's .grad (retain_graph=True lets that "
-                           "run, but it costs a backward pass through G, and G's update uses those gradients whenever "
-                           "g_optimizer.zero_grad() comes first)")
-        raise AssertionError(f"Missing detach(): D's loss scored fake_images without .detach(), so d_loss.backward() "
-                             f"{consequence}. Use D(fake_images.detach()) in D's loss")
+    if fake is None or not fake.attached:
+        return ""
+    g_at = sr.position(rec, sr.steps(rec, "g")[0])
+    # The first backward pass into G after D's update is G's own: did it find D's gradients still in .grad?
+    g_backward = next((e for e in rec.events[at:g_at] if _is_backward(e, "G")), None)
+    if g_at > at and g_backward is not None and g_backward.had_grad:
+        raise AssertionError("Missing detach(): D's loss scored fake_images without .detach(), so d_loss.backward() "
+                             "also wrote gradients into G's .grad, and G's update used them: g_optimizer.zero_grad() "
+                             "came before d_loss.backward(). Use D(fake_images.detach()) in D's loss")
+    return ("Note: D's loss scores fake_images without .detach(), so d_loss.backward() also runs back through G "
+            "(retain_graph=True) and writes gradients into G's .grad; your g_optimizer.zero_grad() before G's backward "
+            "pass clears them, so the step is right, but that pass through G is wasted work. D(fake_images.detach()) "
+            "in D's loss saves it.")
 
 
 def check_g_update(rec, D_copy, G_copy, device) -> None:

@@ -550,6 +550,16 @@ def test_generator_rejects_hard_coded_z_size_with_an_assertion(nb):
             match=re.escape("Generator(z_size=64, conv_dim=32) on z of shape (2, 64) raised RuntimeError: ") + ".*shapes")
 
 
+def test_generator_names_the_reshape_when_a_batch_norm_gets_other_channels(nb):
+    class WrongReshapeG(nb["Generator"]):
+        def forward(self, z):
+            return self.net(self.fc(z).view(-1, self.conv_dim * 4, 4, 2))
+
+    rejects(pu.check_generator, WrongReshapeG,
+            match=re.escape("raised RuntimeError: running_mean should contain 256 elements not 512. A batch norm got a "
+                            "tensor with another number of channels") + r".*\(batch, conv_dim \* 8, 2, 2\)")
+
+
 class WrittenOutG(nn.Module):
     """The notebook's G without nn.Sequential, activations in forward; upsample-then-convolve if asked; with batch
     norm on the output layer if asked (the mistake)."""
@@ -748,13 +758,24 @@ def test_losses_reject(real_loss, fake_loss, match):
     (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0), lambda d: bce(d, 0.1),
      r"label smoothing was applied to the fake labels \(0\.1\): only the real labels are smoothed"),
     (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0), lambda d: bce(d, 1.0), "fake_loss uses the real label 1"),
+    (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0), lambda d: bce(d, 0.9),
+     r"fake_loss uses the smoothed real label 0\.9: fakes are labelled 0"),
+    (lambda d, smooth=False: nn.BCELoss()(d, torch.full_like(d, 0.9 if smooth else 1.0)),
+     lambda d: nn.BCELoss()(d, torch.zeros_like(d)),
+     r"raised RuntimeError: all elements of input should be between 0 and 1\. That is nn\.BCELoss .*use "
+     r"F\.binary_cross_entropy_with_logits"),
+    (lambda d, smooth=False: F.binary_cross_entropy_with_logits(d, torch.full((len(d),), 0.9 if smooth else 1.0)),
+     lambda d: F.binary_cross_entropy_with_logits(d, torch.zeros(len(d))),
+     r"raised ValueError: .*\. The labels must have the shape of d_out, \(batch, 1\): make them with "
+     r"torch\.full_like\(d_out, value\)"),
     (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0) * len(d), lambda d: bce(d, 0.0) * len(d),
      r"summed over the batch: take the mean"),
     (lambda d, smooth=False: -bce(d, 0.9 if smooth else 1.0), lambda d: -bce(d, 0.0), "the loss is negated"),
     (lambda d, smooth=False: bce(d, 0.9 if smooth else 1.0).item(), lambda d: bce(d, 0.0).item(),
      r"not \.item\(\)"),
 ], ids=["swapped-labels", "sigmoid-twice", "smoothing-ignored", "smoothing-always", "smoothing-on-fake", "fake-labelled-real",
-        "sum-not-mean", "negated", "python-float"])
+        "fake-labelled-smoothed-real", "bce-loss-on-logits", "labels-without-the-batch-dimension", "sum-not-mean",
+        "negated", "python-float"])
 def test_losses_name_the_mistake(real_loss, fake_loss, match):
     rejects(pu.check_losses, real_loss, fake_loss, match=match)
 
@@ -1066,6 +1087,15 @@ def test_train_step_accepts(capsys, nb, change):
     passes(capsys, pu.check_train_step, variant(nb, **change), nb["Discriminator"], nb["Generator"])
 
 
+def test_train_step_accepts_a_missing_detach_cleared_before_gs_backward_and_says_what_it_costs(capsys, nb):
+    """No detach() (retain_graph=True), but g_optimizer.zero_grad() right before G's backward pass: the same
+    updates as the lesson's step, at the price of a backward pass through G. Passed, with a note said once."""
+    pu.check_train_step(variant(nb, d_fakes="retain-graph"), nb["Discriminator"], nb["Generator"])
+    said = capsys.readouterr().out.splitlines()
+    assert said[-1] == pu.PASSED and len(said) == 2, said
+    assert said[0].startswith("Note: D's loss scores fake_images without .detach()") and "D(fake_images.detach())" in said[0]
+
+
 def test_train_step_accepts_either_labelling_without_a_smooth_argument(capsys, nb):
     """Without a `smooth` parameter there is nothing to pass on: real labels of 1 or of 0.9 are both fine."""
     for labels in ("always-smooth", "never-smooth"):
@@ -1098,9 +1128,6 @@ MISTAKES = {
                                                                    r"d_optimizer\.zero_grad\(\) came after d_loss\.backward\(\)"),
     "missing-detach": (dict(d_fakes="attached"), r"^Missing detach\(\): train_step raised RuntimeError \(Trying to backward "
                                                  r"through the graph a second time\)\. .*D\(fake_images\.detach\(\)\)"),
-    "missing-detach-retain-graph": (dict(d_fakes="retain-graph"), r"^Missing detach\(\): D's loss scored fake_images "
-                                                                  r"without \.detach\(\), so d_loss\.backward\(\) also goes "
-                                                                  r"back through G and writes gradients into G's \.grad"),
     "missing-detach-retain-graph-zero-grad-at-start": (dict(d_fakes="retain-graph", zero_grad="start"),
                                                        r"^Missing detach\(\): .*also wrote gradients into G's \.grad, and "
                                                        r"G's update used them: g_optimizer\.zero_grad\(\) came before"),
@@ -1180,6 +1207,29 @@ def test_train_step_accepts_other_architectures(capsys, nb):
 
     for D in (DropoutD, NoBatchNormD, conv_head_discriminator(nb)):
         passes(capsys, pu.check_train_step, nb["train_step"], D, nb["Generator"])
+
+
+@pytest.mark.parametrize("how", ["module", "functional"])
+def test_train_step_accepts_a_discriminator_with_dropout_after_every_leaky_relu(capsys, nb, how):
+    """The bug this replaces: D's loss on the fixed real batch was measured with a new dropout mask each time,
+    so with Dropout2d(0.5) (or F.dropout) after every leaky ReLU it rose, and step 7 was blamed for it."""
+    class DropoutEverywhereD(nb["Discriminator"]):
+        def __init__(self, conv_dim=64):
+            super().__init__(conv_dim)
+            if how == "module":
+                self.net = nn.Sequential(*(m for layer in self.net for m in (
+                    [layer, nn.Dropout2d(0.5)] if isinstance(layer, nn.LeakyReLU) else [layer])))
+
+        def forward(self, x):
+            if how == "module":
+                return self.net(x)
+            for layer in self.net:
+                x = layer(x)
+                x = F.dropout(x, 0.5, self.training) if isinstance(layer, nn.LeakyReLU) else x
+            return x
+
+    for steps in (5, 3):  # the visible check's and the hidden test's
+        passes(capsys, pu.check_train_step, nb["train_step"], DropoutEverywhereD, nb["Generator"], steps=steps)
 
 
 def test_train_step_accepts_a_4d_z_for_a_generator_that_takes_it(capsys, nb):
