@@ -224,6 +224,25 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     return _finish(run, why, run.summary(why, train_step), sampler())
 
 
+def say_unused_hyperparameters(d_optimizer, g_optimizer, train_loader, lr: float, betas: tuple,
+                               batch_size: int) -> None:
+    """One line when the optimizers or the loader do not hold what the Hyperparameters cell says (it was run
+    again, but not the cells that build them); nothing when they do. Training goes on either way (a learner
+    may give D its own lr on purpose), so the line says how to use the cell's values."""
+    differ = []
+    for name, optimizer in (("d_optimizer", d_optimizer), ("g_optimizer", g_optimizer)):
+        group = optimizer.param_groups[0]
+        if not np.isclose(group["lr"], lr, rtol=1e-9, atol=0):
+            differ.append(f"{name} holds lr {group['lr']:g}, not {lr:g}")
+        if "betas" in group and tuple(group["betas"]) != tuple(betas):
+            differ.append(f"{name} holds betas {tuple(group['betas'])}, not {tuple(betas)}")
+    if getattr(train_loader, "batch_size", batch_size) != batch_size:
+        differ.append(f"train_loader gives batches of {train_loader.batch_size}, not {batch_size}")
+    if differ:
+        print(f"Not what the Hyperparameters cell says: {'; '.join(differ)}. To use its values, run the cells from "
+              "the Hyperparameters cell down (step 3 builds the loader, step 7 the optimizers).")
+
+
 def check_optimizers(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer) -> None:
     """Refuse, in one line, optimizers that do not hold exactly D's and G's current parameters."""
     for name, optimizer, net, other in (("d_optimizer", d_optimizer, "D", "G"), ("g_optimizer", g_optimizer, "G", "D")):

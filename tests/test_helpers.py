@@ -426,3 +426,22 @@ def test_hold_out_refuses_to_leave_nothing_to_train_on():
     with pytest.raises(FacegenError) as e:
         helpers.hold_out(torch.zeros(10, 3, 32, 32), n=10)
     one_line(e, "10 of 10", "train")
+
+
+# ================================================================================================
+# The Hyperparameters cell run again without the cells that build the optimizers and the loader
+# ================================================================================================
+
+def test_what_the_optimizers_and_loader_do_not_hold_is_said_in_one_line(nb, capsys):
+    D, G = nb["Discriminator"](conv_dim=8), nb["Generator"](conv_dim=8)
+    d_opt = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    g_opt = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    loader = helpers.get_dataloader(16, images=torch.zeros(64, 3, 32, 32, dtype=torch.uint8), scale=nb["scale"])
+    helpers.say_unused_hyperparameters(d_opt, g_opt, loader, 2e-4, (0.5, 0.999), 16)
+    assert capsys.readouterr().out == "", "all held: nothing to say"
+    helpers.say_unused_hyperparameters(d_opt, g_opt, loader, 1e-4, (0.9, 0.999), 32)
+    said = capsys.readouterr().out
+    assert said.count("\n") == 1 and said.startswith("Not what the Hyperparameters cell says: "), said
+    for part in ("d_optimizer holds lr 0.0002, not 0.0001", "g_optimizer holds betas (0.5, 0.999), not (0.9, 0.999)",
+                 "train_loader gives batches of 16, not 32", "run the cells from the Hyperparameters cell down"):
+        assert part in said, (part, said)

@@ -172,6 +172,11 @@ def test_rerunning_training_and_the_cells_above_it_one_rule_same_settings_resume
     assert {p: p.read_bytes() for p in old.iterdir() if p.is_file()} == files, "the first run was changed"
     assert (tmp_path / "out" / "runs" / "batch32-lr0.0001-seed0" / "summary.json").exists()
 
+    learner.edit("hyperparameters", "lr = 1e-4", "lr = 3e-4")  # then only that cell and training: said
+    learner.run(hyper)
+    text = learner.run(train)
+    assert "Not what the Hyperparameters cell says: d_optimizer holds lr 0.0001, not 0.0003" in text, text
+
 
 def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_learner, tmp_path):
     learner = start_learner(FACEGEN_EPOCHS="50")  # far more than the test waits for
