@@ -3,7 +3,7 @@
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
 3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
-                 draw_networks, plot_generator_losses (facegen/diagrams.py)
+                 draw_game, draw_networks, draw_training_step, plot_generator_losses (facegen/diagrams.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, load_pretrained, fid (from facegen/); interpolate
 
@@ -25,7 +25,7 @@ import torch.nn as nn
 from facegen import FacegenError, runs
 from facegen.checkpoints import load_generator, save_generator, write_json
 from facegen.decode import load_images
-from facegen.diagrams import draw_networks, plot_generator_losses
+from facegen.diagrams import draw_game, draw_networks, draw_training_step, plot_generator_losses
 from facegen.device import pick_device
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available, fid_every
@@ -41,11 +41,11 @@ from facegen.zipdata import DataSource, list_image_names
 
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult
-__all__ = ["ASSETS", "Config", "FacegenError", "FastStep", "draw_networks", "equilibrium", "fid",
-           "fid_available", "fid_every", "find_dataset", "image_grid", "load_generator", "load_images",
-           "load_pretrained", "nearest_faces", "pick_device",
-           "plot_generator_losses", "plot_losses", "read_environment", "read_parameters", "sample_images",
-           "save_images", "save_progress_gif", "show_images", "training_budget", "write_json"]
+__all__ = ["ASSETS", "Config", "FacegenError", "FastStep", "draw_game", "draw_networks", "draw_training_step",
+           "equilibrium", "fid", "fid_available", "fid_every", "find_dataset", "image_grid", "load_generator",
+           "load_images", "load_pretrained", "nearest_faces", "pick_device", "plot_generator_losses", "plot_losses",
+           "read_environment", "read_parameters", "sample_images", "save_images", "save_progress_gif", "show_images",
+           "training_budget", "write_json"]
 
 
 def explain_stubs() -> None:

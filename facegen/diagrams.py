@@ -1,4 +1,5 @@
-"""Learner aids drawn by code: the two networks as stacks of shapes, and why G uses the non-saturating loss."""
+"""Learner aids drawn by code: the game at a glance, one training step, the two networks as stacks of shapes,
+and why G uses the non-saturating loss."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -148,6 +149,71 @@ def plot_generator_losses(show: bool = True, path: Path | None = None) -> None:
     ax_grad.annotate("early in training D(G(z)) is near 0:\nthe saturating gradient vanishes,\n"
                      "the non-saturating one is near -1", xy=(0.03, -0.03), xytext=(0.33, -0.92), va="center",
                      arrowprops={"arrowstyle": "->"}, fontsize=9)
+    fig.tight_layout()
+    _finish(fig, path, show)
+
+
+# Boxes and arrows: a box is (x, y, text, colour); an arrow (from, to, label, style) joins two boxes by name.
+_GAME = {"z": (0.08, 0.25, "noise z\n100 numbers ~ N(0, 1)", "#dde6f7"),
+         "G": (0.36, 0.25, "G\ngenerator", "#b8cdf0"),
+         "fake": (0.62, 0.25, "fake image\n3 x 32 x 32", "#eeeeee"),
+         "real": (0.62, 0.78, "real photo\n3 x 32 x 32", "#eeeeee"),
+         "D": (0.88, 0.52, "D\ndiscriminator\n-> logit: real?", "#f6cfc4")}
+_GAME_ARROWS = [("z", "G", "", "-"), ("G", "fake", "", "-"), ("fake", "D", "", "-"), ("real", "D", "", "-")]
+_STEPS = {
+    "1. D's update (d_optimizer.step())": (
+        {"real": (0.12, 0.8, "real faces", "#eeeeee"), "z": (0.12, 0.35, "fresh z", "#dde6f7"),
+         "G": (0.36, 0.35, "G", "#b8cdf0"), "Dr": (0.62, 0.8, "D", "#f6cfc4"),
+         "Df": (0.62, 0.35, "D", "#f6cfc4"),
+         "lr": (0.88, 0.8, "real_loss\nlabel 1 (0.9)", "#fff3c4"), "lf": (0.88, 0.35, "fake_loss\nlabel 0", "#fff3c4")},
+        [("real", "Dr", "", "-"), ("z", "G", "", "-"), ("G", "Df", "fakes.detach()", "--"), ("Dr", "lr", "", "-"),
+         ("Df", "lf", "", "-")],
+        "d_loss = the two added; its gradients reach D only:\ndetach() cuts the path back into G"),
+    "2. G's update (g_optimizer.step())": (
+        {"z": (0.12, 0.55, "the z of step 1", "#dde6f7"), "G": (0.36, 0.55, "G", "#b8cdf0"),
+         "D": (0.62, 0.55, "D (just updated,\nnot stepped here)", "#f6cfc4"),
+         "l": (0.88, 0.55, "real_loss\nlabel 1", "#fff3c4")},
+        [("z", "G", "", "-"), ("G", "D", "fakes", "-"), ("D", "l", "", "-")],
+        "g_loss: G wants its fakes called real; its gradients pass\nback through D into G, and only G is stepped"),
+}
+
+
+def _flow(ax, boxes: dict, arrows: list, title: str = "", caption: str = "") -> None:
+    """Draw named boxes and the arrows between them on ax (axes coordinates, no frame)."""
+    ax.set(xlim=(0, 1), ylim=(0, 1), xticks=[], yticks=[])
+    ax.axis("off")
+    drawn = {name: ax.text(x, y, text, ha="center", va="center", fontsize=9,
+                           bbox={"boxstyle": "round,pad=0.5", "facecolor": colour, "edgecolor": "0.4"})
+             for name, (x, y, text, colour) in boxes.items()}
+    for start, end, label, style in arrows:  # from the right edge of one box to the left edge of the next
+        ax.annotate("", xy=(0, 0.5), xycoords=drawn[end], xytext=(1, 0.5), textcoords=drawn[start],
+                    arrowprops={"arrowstyle": "->", "linestyle": style, "color": "0.2", "shrinkA": 4, "shrinkB": 4})
+        if label:
+            (x0, y0, *_), (x1, y1, *_) = boxes[start], boxes[end]
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.07, label, ha="center", fontsize=8, family="monospace")
+    if title:
+        ax.set_title(title, fontsize=10)
+    if caption:
+        ax.text(0.5, 0.02, caption, ha="center", va="bottom", fontsize=8.5, style="italic")
+
+
+def draw_game(show: bool = True, path: Path | None = None) -> None:
+    """The game at a glance: G turns noise into an image; D scores real photos and G's fakes."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 3))
+    _flow(ax, _GAME, _GAME_ARROWS, caption="D learns to tell real photos from fakes;  G learns to make D call its "
+                                           "fakes real.  G never sees a real photo: it learns only through D.")
+    _finish(fig, path, show)
+
+
+def draw_training_step(show: bool = True, path: Path | None = None) -> None:
+    """One training step, as train_step writes it: D's update on real faces and detached fakes, then G's through D."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.4))
+    for ax, (title, (boxes, arrows, caption)) in zip(axes, _STEPS.items()):
+        _flow(ax, boxes, arrows, title, caption)
     fig.tight_layout()
     _finish(fig, path, show)
 

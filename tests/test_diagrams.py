@@ -123,3 +123,32 @@ def test_plot_generator_losses_draws_both_losses_and_gradients_and_says_where_on
     assert "log(1 - D(G(z)))" in labels and "-log D(G(z))" in labels
     assert any(re.search(r"near 0.*vanishes", text.get_text(), re.S) for text in ax_grad.texts)
     assert (tmp_path / "losses.png").read_bytes().startswith(b"\x89PNG")
+
+
+# --- The game at a glance, and one training step --------------------------------------------------------
+
+def texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts]
+
+
+def test_the_game_at_a_glance_draws_both_players_and_what_each_sees(shown, tmp_path):
+    helpers.draw_game(path=tmp_path / "game.png")
+    (figure,) = shown
+    (ax,) = figure.axes
+    drawn = texts(ax)
+    assert {"G\ngenerator", "real photo\n3 x 32 x 32", "fake image\n3 x 32 x 32"} <= set(drawn), drawn
+    assert any(t.startswith("D\ndiscriminator") for t in drawn)
+    assert len([c for c in ax.get_children() if type(c).__name__ == "Annotation"]) == 4, "z->G->fake->D, real->D"
+    assert (tmp_path / "game.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_one_training_step_shows_the_detach_in_ds_update_and_g_learning_through_d(shown):
+    helpers.draw_training_step()
+    (figure,) = shown
+    d_panel, g_panel = figure.axes
+    assert d_panel.get_title().startswith("1. D's update") and g_panel.get_title().startswith("2. G's update")
+    assert "fakes.detach()" in texts(d_panel) and "fakes.detach()" not in texts(g_panel)
+    dashed = [a for a in d_panel.get_children() if type(a).__name__ == "Annotation"
+              and a.arrow_patch.get_linestyle() != "-"]
+    assert len(dashed) == 1, "the one detached path: G's fakes into D's update"
+    assert any("real_loss\nlabel 1" == t for t in texts(g_panel)), "G's loss: its fakes against the real label"
