@@ -36,27 +36,40 @@ class Config:
     precision: str = "auto"  # FastStep's precision: auto (by hardware), fp32 or bf16
 
 
-def _parse_number(name: str, value, kind: type, minimum: float, allow_empty: bool):
-    """Turn an environment string into a number, or raise one clear line about it."""
+SEED_MAX = 2**32 - 1  # numpy's and most libraries' seeds; the loader's order mixes it with the epoch in 64 bits
+ON, OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+SETTINGS = ("FACEGEN_PROJECT_URL",)  # read elsewhere (the notebook's first cell); the rest: read_environment
+
+
+def _parse_number(name: str, value, kind: type, minimum: float, allow_empty: bool, maximum: float = math.inf):
+    """Turn an environment string into a number, or raise one clear line about it. A whole number may be
+    written as 2.0 (a float that is whole), not as 2.5."""
     if value is None or (isinstance(value, str) and value.strip() == ""):
         if allow_empty:
             return None
         raise FacegenError(f"{name} must be set to a number, got nothing")
     try:
-        number = kind(value)
-        if kind is int and float(value) != number:
-            raise ValueError
-    except (TypeError, ValueError):
+        number = float(value)
+        if kind is int:
+            if not number.is_integer():
+                raise ValueError
+            number = int(number)
+    except (TypeError, ValueError, OverflowError):
         what = "a whole number" if kind is int else "a number"
         raise FacegenError(f"{name} must be {what} >= {minimum:g}, got {value!r}") from None
-    if not number >= minimum or (kind is float and not math.isfinite(number)):
-        raise FacegenError(f"{name} must be >= {minimum:g}, got {value!r}")
+    if not minimum <= number <= maximum or (kind is float and not math.isfinite(number)):
+        limit = f"between {minimum:g} and {maximum:,}" if maximum < math.inf else f">= {minimum:g}"
+        raise FacegenError(f"{name} must be {limit}, got {value!r}")
     return number
 
 
-def _is_on(flag) -> bool:
-    """A yes/no parameter: '', 0, false, no, off mean no; anything else yes."""
-    return str(flag or "").strip().lower() not in ("", "0", "false", "no", "off", "none")
+def _is_on(name: str, flag) -> bool:
+    """A yes/no parameter: 1, true, yes, on mean yes; 0, false, no, off or unset mean no; anything else is refused
+    (FACEGEN_FRESH=nein must not start over, nor FACEGEN_PRETRAINED=n load the generator)."""
+    text = str(flag if flag is not None else "").strip().lower()
+    if text not in ON + OFF:
+        raise FacegenError(f"{name} must be one of 1, true, yes, on or 0, false, no, off; got {flag!r}")
+    return text in ON
 
 
 def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="",
@@ -71,12 +84,12 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
         max_images=_parse_number("FACEGEN_MAX_IMAGES", max_images, int, 1, allow_empty=True),
         batch_size=_parse_number("FACEGEN_BATCH_SIZE", batch_size, int, 2, allow_empty=True),
         device=str(device or "").strip().lower(),
-        seed=_parse_number("FACEGEN_SEED", seed, int, 0, allow_empty=False),
-        quick=_is_on(quick),
-        pretrained=_is_on(pretrained),
+        seed=_parse_number("FACEGEN_SEED", seed, int, 0, allow_empty=False, maximum=SEED_MAX),
+        quick=_is_on("FACEGEN_QUICK", quick),
+        pretrained=_is_on("FACEGEN_PRETRAINED", pretrained),
         fid_samples=_parse_number("FACEGEN_FID_SAMPLES", fid_samples, int, 0, allow_empty=True),
-        fresh=_is_on(fresh),
-        eager=_is_on(eager),
+        fresh=_is_on("FACEGEN_FRESH", fresh),
+        eager=_is_on("FACEGEN_EAGER", eager),
         precision=str(precision or "auto").strip().lower(),
     )
     if config.precision not in ("auto", "fp32", "bf16"):
@@ -102,8 +115,16 @@ def training_budget(config: Config, device) -> tuple[int, float | None]:
 
 def read_environment(environ=None) -> Config:
     """read_parameters from the FACEGEN_* environment variables (FACEGEN_EPOCHS for epochs, ...); an
-    unset variable takes read_parameters' default."""
+    unset variable takes read_parameters' default. A FACEGEN_* name that is no setting (a misspelling that
+    would be ignored) is refused in one line naming the nearest setting."""
+    import difflib
+
     environ = os.environ if environ is None else environ
     defaults = inspect.signature(read_parameters).parameters
     variable = {name: f"FACEGEN_{'OUT' if name == 'out_dir' else name.upper()}" for name in defaults}
+    known = (*variable.values(), *SETTINGS)
+    for name in sorted(n for n in environ if n.upper().startswith("FACEGEN_") and n not in known):
+        nearest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.5)
+        raise FacegenError(f"{name} is not a setting" + (f": did you mean {nearest[0]}?" if nearest else "") +
+                           " The settings are in README.md, Parameters (and the notebook's Appendix A).")
     return read_parameters(**{name: environ.get(variable[name], p.default) for name, p in defaults.items()})

@@ -11,8 +11,10 @@ FACEGEN_FRESH=1.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import itertools
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -36,7 +38,11 @@ def optimizer_settings(optimizer: torch.optim.Optimizer) -> dict:
 
 def run_settings(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer, loader, **values) -> dict:
     """The run's identity as plain JSON values: the networks as printed, the optimizers, the batch size,
-    the number of images, and values (z_size, smooth, ema_decay, seed, data, ...)."""
+    the number of images, the loader's shuffling seed (EpochShuffle's), and values (z_size, smooth, ema_decay,
+    seed, data, ...)."""
+    shuffle_seed = getattr(getattr(loader, "sampler", None), "seed", None)
+    if shuffle_seed is not None:
+        values = {**values, "shuffle_seed": shuffle_seed}
     settings = {**values, "batch_size": getattr(loader, "batch_size", None) or len(batch_images(next(iter(loader)))),
                 "images": len(getattr(loader, "dataset", [])) or None,
                 "d_optimizer": optimizer_settings(d_optimizer), "g_optimizer": optimizer_settings(g_optimizer),
@@ -88,14 +94,15 @@ def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple
     """(the folder of the run with these settings, whether it already existed). A new folder gets
     settings.json at once and the reason is said in one line; an existing one is never changed here."""
     runs, base = Path(out_dir) / "runs", run_name(settings)
-    folders = (runs / (base if i == 1 else f"{base}-{i}") for i in itertools.count(1))
-    existing = list(itertools.takewhile(Path.exists, folders))
+    numbered = {1 if m[1] is None else int(m[1]): p for p in runs.glob(f"{glob.escape(base)}*")
+                if p.is_dir() and (m := re.fullmatch(rf"{re.escape(base)}(?:-(\d+))?", p.name))}
+    existing = [numbered[n] for n in sorted(numbered)]  # base, base-2, ...: a deleted one hides none after it
     if not fresh:
         for folder in existing:
             if _read_settings(folder) == settings:
                 return folder, True
     latest = max(runs.glob("*/settings.json"), key=lambda p: p.stat().st_mtime, default=None)
-    folder = runs / (base if not existing else f"{base}-{len(existing) + 1}")
+    folder = runs / (base if not existing else f"{base}-{max(numbered) + 1}")
     write_json(folder / "settings.json", settings)
     if fresh and existing:
         print(f"New run in {folder}/ (a fresh start, FACEGEN_FRESH=1; the runs beside it are kept as they are).")

@@ -2,6 +2,8 @@
 refused in one line naming the variable and the value."""
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -80,3 +82,49 @@ def test_an_unknown_precision_is_refused_in_one_line():
     with pytest.raises(FacegenError) as e:
         helpers.read_environment({"FACEGEN_PRECISION": "fp8"})
     one_line(e, "FACEGEN_PRECISION", "fp8")
+
+
+def test_a_whole_number_may_be_written_with_a_point_zero():
+    assert helpers.read_parameters(epochs="2.0", batch_size="64.0").epochs == 2
+
+
+def test_the_seed_must_fit_the_generators():
+    """The bug this replaces: FACEGEN_SEED=30000000000000 passed, then the loader's order overflowed."""
+    assert helpers.read_parameters(seed=str(parameters.SEED_MAX)).seed == parameters.SEED_MAX
+    with pytest.raises(FacegenError) as e:
+        helpers.read_parameters(seed="30000000000000")
+    one_line(e, "FACEGEN_SEED", "between 0 and 4,294,967,295")
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("TRUE", True), (" on ", True), ("yes", True), ("", False),
+                                       ("0", False), ("Off", False), ("no", False), (None, False)])
+def test_yes_no_settings_take_what_they_say(value, on):
+    assert helpers.read_parameters(fresh=value).fresh is on
+
+
+@pytest.mark.parametrize("name, value", [("fresh", "n"), ("pretrained", "nein"), ("quick", "please"),
+                                         ("eager", "2")])
+def test_a_yes_no_setting_that_says_neither_is_refused(name, value):
+    """The bug this replaces: anything but a few words meant yes, so FACEGEN_FRESH=n started over."""
+    with pytest.raises(FacegenError) as e:
+        helpers.read_parameters(**{name: value})
+    one_line(e, f"FACEGEN_{name.upper()}", repr(value))
+
+
+@pytest.mark.parametrize("name, nearest", [("FACEGEN_EPOCH", "FACEGEN_EPOCHS"), ("FACEGEN_OUT_DIR", "FACEGEN_OUT"),
+                                           ("facegen_seeds", "FACEGEN_SEED")])
+def test_a_misspelt_setting_is_refused_with_the_nearest_name(name, nearest):
+    with pytest.raises(FacegenError) as e:
+        helpers.read_environment({name: "3"})
+    one_line(e, name, f"did you mean {nearest}?")
+
+
+def test_every_setting_the_readme_lists_is_known_and_every_known_one_listed():
+    import re
+
+    from tests.builders import ROOT
+    listed = set(re.findall(r"^\| `(FACEGEN_[A-Z_]+)` \|", (ROOT / "README.md").read_text(), re.M))
+    helpers.read_environment({name: "" for name in listed - {"FACEGEN_SEED"}})  # none refused as unknown
+    defaults = inspect.signature(helpers.read_parameters).parameters
+    known = {f"FACEGEN_{'OUT' if n == 'out_dir' else n.upper()}" for n in defaults} | set(parameters.SETTINGS)
+    assert listed == known, (listed ^ known)

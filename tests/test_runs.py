@@ -27,7 +27,7 @@ import torch
 
 import helpers
 from facegen import FacegenError, checkpoints, progress, runs
-from tests.builders import ROOT, assert_resumable, nets, one_line, random_images, run_train, scale
+from tests.builders import ROOT, TRAIN_DEFAULTS, assert_resumable, nets, one_line, random_images, run_train, scale
 
 STEPS_PER_EPOCH = 64 // 16  # run_train's default: 64 images in batches of 16
 RUN = "batch16-lr0.0002-seed0"  # run_train's default run folder
@@ -502,3 +502,29 @@ def test_train_leaves_the_learners_seed_models_and_stop_handler_as_they_were(nb,
     assert signal.getsignal(signal.SIGINT) is handler, "train() left its own Stop handler behind"
     conv = next(p for p in D.parameters() if p.ndim == 4)
     assert conv.is_contiguous() and not conv.is_contiguous(memory_format=torch.channels_last)
+
+
+# --- Run folders that cannot mislead ----------------------------------------------------------------
+
+def test_a_deleted_run_folder_hides_none_of_the_later_ones(tmp_path, capsys):
+    """The bug this replaces: folders were found base, -2, -3, ... up to the first missing one, so with -2 deleted
+    the settings of -3 started a new run in -2 ("the last run ... has other settings ()")."""
+    def settings(smooth):
+        return {"batch_size": 16, "seed": 0, "d_optimizer": {"lr": 2e-4}, "smooth": smooth}
+
+    folders = [runs.find_run_folder(tmp_path, settings(s))[0] for s in ("a", "b", "c")]
+    assert [f.name for f in folders] == [RUN, RUN + "-2", RUN + "-3"]
+    shutil.rmtree(folders[1])
+    assert runs.find_run_folder(tmp_path, settings("c")) == (folders[2], True), "the same settings: the same run"
+    assert runs.find_run_folder(tmp_path, settings("d"))[0].name == RUN + "-4", "a new run after the last number"
+
+
+def test_the_loaders_shuffling_seed_is_part_of_the_runs_identity(nb, tmp_path, capsys, no_loss_plot):
+    """The bug this replaces: a run resumed with a loader of another seed, and said it replayed exactly the batches."""
+    for seed in (0, 1):
+        D, G, d_opt, g_opt = nets(nb, 8)
+        loader = helpers.get_dataloader(16, images=random_images(64), scale=nb["scale"], seed=seed)
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader, epochs=1, out_dir=tmp_path,
+                      **{**TRAIN_DEFAULTS, "update_average": nb["update_average"]})
+    out = capsys.readouterr().out
+    assert "shuffle_seed 0 -> 1" in out and (tmp_path / "runs" / (RUN + "-2")).is_dir(), out
