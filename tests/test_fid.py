@@ -111,3 +111,27 @@ def test_fid_compares_n_samples_with_n_real_held_out_faces(nb):
     model.seen = 0
     helpers.fid(G, real, n_samples=20, n_real=500, cache_dir=None, model=model)
     assert model.seen == 20 + 50, "at most every real face"
+
+
+@pytest.mark.parametrize("n_samples, n_faces", [(1, 50), (20, 1)])
+def test_fid_refuses_fewer_than_two_faces_on_either_side_in_one_line(nb, n_samples, n_faces):
+    from tests.builders import one_line
+
+    real = torch.randint(0, 256, (n_faces, 3, 32, 32), dtype=torch.uint8)
+    with pytest.raises(helpers.FacegenError) as e:
+        helpers.fid(nb["Generator"](conv_dim=8), real, n_samples=n_samples, cache_dir=None, model=CountingFeatures())
+    one_line(e, "at least 2 generated and 2 real faces")
+
+
+def test_the_real_statistics_are_cached_per_faces_and_network(nb, tmp_path):
+    """The bug this replaces: the cache was keyed by the faces alone, so another network reused their statistics."""
+    class OtherFeatures(CountingFeatures):
+        pass
+
+    G, real = nb["Generator"](conv_dim=8), torch.randint(0, 256, (30, 3, 32, 32), dtype=torch.uint8)
+    seen = []
+    for model in (CountingFeatures(), CountingFeatures(), OtherFeatures()):
+        helpers.fid(G, real, n_samples=20, cache_dir=tmp_path, model=model)
+        seen.append(model.seen)
+    assert seen == [40, 20, 40], "computed, then the same network's cached, then another network's computed"
+    assert len(list(tmp_path.glob("fid-real-*.npz"))) == 2, "one cache file per network"
