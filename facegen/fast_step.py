@@ -57,7 +57,8 @@ class FastStep:
         if measured and "the precision" not in measured:
             what = f"{self.precision}, {what}"
         print(f"FastStep on {self.device}: {what}; D and G converted to {layout}"
-              + (", CUDA graph from step 4" if self.want_graph else "") + ".")
+              + (", CUDA graph from step 4 (it sets the optimizers' capturable=True, their step counts on the GPU)"
+                 if self.want_graph else "") + ".")
 
     def _eager(self, args: tuple) -> tuple:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32

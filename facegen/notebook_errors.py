@@ -6,10 +6,12 @@ traceback through the code that called it (helpers.explain_stubs registers brief
 - CheckFailed, a check of problem_unittests.py that found a mistake: one line, `check_name: verdict`,
   as the cell's error output, so the cell still fails for nbclient, nbval and nbgrader alike (the
   execute reply is an error and an iopub error message goes out, with a one-line traceback);
-- NameError for a name that a step of the lesson defines (running ahead of a step not written or not
-  run yet): one line naming that step (STEP_OF).
+- NameError for a name that a step of the lesson defines, read at the top level of a cell (running
+  ahead of a step not written or not run yet): one line naming that step (STEP_OF). Inside a
+  function (the learner's own, with a typo, say) it keeps its traceback.
 
-Any other exception, a library's NotImplementedError included, keeps IPython's usual traceback.
+Any other exception, a library's NotImplementedError included, keeps IPython's usual traceback. Each
+is kept where %tb and %debug look for the last error (sys.last_*), as IPython does for its own.
 """
 from __future__ import annotations
 
@@ -29,11 +31,21 @@ STEP_OF = {  # the names the notebook's steps define, and the step that defines 
 }
 
 
+def _at_top_level(tb) -> bool:
+    """Whether the exception was raised by a cell's own top-level code, not inside a function it called."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "<module>"
+
+
 def brief(shell, etype, evalue, tb, tb_offset=None) -> None:
     """IPython's custom exception handler (shell.set_custom_exc(HANDLED, brief))."""
+    sys.last_type, sys.last_value, sys.last_traceback = etype, evalue, tb  # for %tb and %debug, as IPython's own
+    if sys.version_info >= (3, 12):
+        sys.last_exc = evalue
     if issubclass(etype, CheckFailed):
         shell._showtraceback(etype, evalue, [f"{evalue.check}: {evalue}" if evalue.check else str(evalue)])
-    elif issubclass(etype, NameError) and getattr(evalue, "name", None) in STEP_OF:
+    elif issubclass(etype, NameError) and getattr(evalue, "name", None) in STEP_OF and _at_top_level(tb):
         shell._showtraceback(etype, evalue, [f"NameError: {evalue.name} is not defined yet: it comes from "
                                              f"{STEP_OF[evalue.name]}. Write that step (or run its cells), then run "
                                              "this one again."])

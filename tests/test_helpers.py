@@ -326,15 +326,21 @@ def test_running_ahead_of_a_step_names_the_step_in_one_line_and_other_name_error
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import helpers\nhelpers.explain_stubs()"),
-                nbformat.v4.new_code_cell("print(D)"), nbformat.v4.new_code_cell("x = 1\nprint(y_misspelt)")]
+                nbformat.v4.new_code_cell("print(D)"), nbformat.v4.new_code_cell("import sys\nprint(repr(sys.last_value))"),
+                nbformat.v4.new_code_cell("x = 1\nprint(y_misspelt)"),
+                nbformat.v4.new_code_cell("def f():\n    return G  # a typo for the learner's own g\nf()")]
     client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(Path(helpers.__file__).parent)}})
     client.execute()
-    ahead, other = nb.cells[1].outputs, nb.cells[2].outputs
+    ahead, last, other, inside = (nb.cells[i].outputs for i in (1, 2, 3, 4))
     assert [o.output_type for o in ahead] == ["error"] and ahead[0].ename == "NameError"
     assert ahead[0].traceback == ["NameError: D is not defined yet: it comes from step 4. Write that step (or run "
                                   "its cells), then run this one again."]
+    assert last[0].text.strip() == "NameError(\"name 'D' is not defined\")", "%tb and %debug see this error"
     assert [o.output_type for o in other] == ["error"] and len(other[0].traceback) > 1
+    assert [o.output_type for o in inside] == ["error"] and len(inside[0].traceback) > 1, \
+        "a NameError inside a function keeps its traceback, even for a name a step defines"
+    assert not any("comes from step 4" in line for line in inside[0].traceback)
 
 
 # ================================================================================================
