@@ -318,6 +318,7 @@ def test_explain_stubs_shortens_only_the_exercises_own_not_implemented_errors():
     assert [o.output_type for o in other] == ["error"] and other[0].traceback
 
 
+@pytest.mark.slow
 def test_running_ahead_of_a_step_names_the_step_in_one_line_and_other_name_errors_keep_their_traceback():
     """In a real kernel: a cell that uses D before step 4 ran says so in one line (and still fails); a
     misspelt name of the learner's own keeps Python's traceback."""
