@@ -125,10 +125,12 @@ class CpuTuning:
     WARMUP, TIMED, WINDOW = 2, 5, 50
 
     def __init__(self, precisions: list[str]):
-        self.candidates = [(threads, precision) for threads in thread_options() for precision in precisions]
+        self.precisions = precisions
         self.start_measuring()
 
     def start_measuring(self) -> None:
+        """(Again:) the candidates as the cores are now (the load average), each to be measured."""
+        self.candidates = [(threads, precision) for threads in thread_options() for precision in self.precisions]
         self.speeds, self.times, self.recent = {}, [], []
         self.current, self.kept = 0, None
         self._use(self.candidates[0])

@@ -90,9 +90,11 @@ def test_a_speed_that_falls_by_half_is_measured_again(monkeypatch, capsys, slowe
     drive(tuning, seconds, 2 * (tuning.WARMUP + tuning.TIMED))
     assert tuning.kept == (2, "fp32")
     capsys.readouterr()
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [2, 1, 3])  # the cores as they are now
     drive(tuning, {c: s * slower for c, s in seconds.items()}, tuning.WINDOW)  # another program took the cores
     said = capsys.readouterr().out
     assert ("measuring again" in said) == measures_again and (tuning.kept is None) == measures_again, said
+    assert len(tuning.candidates) == (3 if measures_again else 2), "measured again: the threads to try, anew"
 
 
 @pytest.mark.parametrize("environ, load, expected", [({"OMP_NUM_THREADS": "2"}, 2.0, [2]), ({}, 0.1, [2]),
