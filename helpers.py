@@ -28,7 +28,7 @@ from facegen.decode import load_images
 from facegen.diagrams import draw_game, draw_networks, draw_training_step, plot_generator_losses
 from facegen.device import pick_device
 from facegen.fast_step import FastStep
-from facegen.fid import fid, fid_available, fid_every
+from facegen.fid import fid, fid_available
 from facegen.interrupt import StopRequest
 from facegen.locate import find_dataset
 from facegen.parameters import Config, read_environment, read_parameters, training_budget
@@ -42,7 +42,7 @@ from facegen.zipdata import DataSource, list_image_names
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult
 __all__ = ["ASSETS", "Config", "FacegenError", "FastStep", "draw_game", "draw_networks", "draw_training_step",
-           "equilibrium", "fid", "fid_available", "fid_every", "find_dataset", "image_grid", "load_generator",
+           "equilibrium", "fid", "fid_available", "find_dataset", "image_grid", "load_generator",
            "load_images", "load_pretrained", "nearest_faces", "pick_device", "plot_generator_losses", "plot_losses",
            "read_environment", "read_parameters", "sample_images", "save_images", "save_progress_gif", "show_images",
            "training_budget", "write_json"]
@@ -180,16 +180,15 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
           train_step: Callable, train_loader, epochs: int, z_size: int = 100, *, smooth: bool = True,
           ema_decay: float | None = 0.999, seed: int = 0, max_minutes: float | None = None,
           out_dir: Path = Path("outputs"), fresh: bool = False, data: str = "", sample_size: int = 64,
-          log_every: int | None = None, checkpoint_minutes: float = 2.0, update_average: Callable | None = None,
-          on_epoch_end: Callable | None = None) -> runs.TrainResult:
+          log_every: int | None = None, checkpoint_minutes: float = 2.0,
+          update_average: Callable | None = None) -> runs.TrainResult:
     """Train D and G: train_step on every batch of train_loader, for `epochs` epochs or `max_minutes`.
     With ema_decay, update_average(average, G, decay) (step 8) keeps a weight average of G after every
     step, and every sample is drawn from it.
 
     The run lives in a folder under out_dir/runs/ named by its settings (facegen/runs.py): the same
     settings resume it, other settings (or fresh=True) start a new folder. Stop (or Ctrl-C) finishes
-    the step, saves and returns; pressed twice, it interrupts at once. on_epoch_end(epoch, generator)
-    runs after each epoch (e.g. FID); its time is not counted as training.
+    the step, saves and returns; pressed twice, it interrupts at once.
     """
     check_optimizers(D, G, d_optimizer, g_optimizer)
     steps = _steps_per_epoch(train_loader)
@@ -216,9 +215,6 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                 run.save_if_due()  # a checkpoint every checkpoint_minutes
             if run.epoch_complete():
                 run.end_epoch(sampler())  # samples from the fixed z; the epoch's losses
-                if on_epoch_end is not None:
-                    with clock.pause():
-                        on_epoch_end(run.epoch, sampler())
             run.save()  # a checkpoint after every epoch, and when stopped
     why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
     return _finish(run, why, run.summary(why, train_step), sampler())

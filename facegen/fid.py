@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -128,20 +127,3 @@ def fid_available() -> bool:
         return True
     except FacegenError:
         return False
-
-
-def fid_every(epochs: int, images: torch.Tensor, n_samples: int, z_size: int, device: torch.device,
-              cache_dir: Path | None = Path("outputs/cache")) -> Callable:
-    """An on_epoch_end callback for train() that measures FID after epoch 1 and every `epochs` epochs.
-
-    The scores are kept in the callback's .scores dict {epoch: FID}.
-    """
-    model = load_inception(device)
-
-    def measure(epoch: int, G: nn.Module) -> None:
-        if epoch == 1 or epoch % epochs == 0:
-            measure.scores[epoch] = fid(G, images, n_samples, z_size, device, cache_dir, model=model)
-            print(f"FID after epoch {epoch}: {measure.scores[epoch]:.1f}")
-
-    measure.scores = {}
-    return measure

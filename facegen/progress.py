@@ -1,7 +1,6 @@
 """Training time and the progress bar: honest about what this call will actually do."""
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 import time
@@ -16,25 +15,17 @@ HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
 
 
 class Clock:
-    """Training time, leaving out pauses (e.g. FID after an epoch); out of time after max_minutes."""
+    """Training time; out of time after max_minutes."""
 
     def __init__(self, max_minutes: float | None):
-        self.start, self.paused = time.perf_counter(), 0.0
+        self.start = time.perf_counter()
         self.limit = None if max_minutes is None else max_minutes * 60
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.start - self.paused
+        return time.perf_counter() - self.start
 
     def out_of_time(self) -> bool:
         return self.limit is not None and self.elapsed() > self.limit
-
-    @contextlib.contextmanager
-    def pause(self):
-        paused = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.paused += time.perf_counter() - paused
 
 
 class ProgressBar:

@@ -55,13 +55,6 @@ def test_train_without_a_time_limit_counts_steps(nb, tmp_path, bars, no_loss_plo
     assert bars == [(2 * 4, "step")]
 
 
-def test_the_clock_leaves_out_pauses():
-    clock = progress.Clock(max_minutes=None)
-    with clock.pause():
-        time.sleep(0.2)
-    assert clock.elapsed() < 0.1 and not clock.out_of_time()
-
-
 # --- A NaN loss ----------------------------------------------------------------------------------------
 
 def nan_after(nb, good_steps: int):
