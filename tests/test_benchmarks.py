@@ -60,6 +60,28 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
         "G-0.04min-ema0.9.pt", "G-0.04min-ema0.999.pt", "G-0.04min-ema0.pt"]
 
 
+@pytest.mark.slow
+def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb, tmp_path, monkeypatch):
+    """benchmarks/recipe_sweep.py's run(), on a few random faces with a stand-in for Inception: the recipe's learning
+    rates and decay reach the training, every recipe sees the same number of faces, and FID is measured."""
+    from benchmarks import recipe_sweep
+    from tests.builders import random_images
+    from tests.test_fid import CountingFeatures
+
+    seen, real_fid, real_train = [], helpers.fid, helpers.train
+
+    def train(D, G, d_opt, g_opt, *args, **kw):
+        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["ema_decay"]))
+        return real_train(D, G, d_opt, g_opt, *args, **kw)
+    monkeypatch.setattr(helpers, "fid", lambda G, real, **kw: real_fid(G, real, **{**kw, "model": CountingFeatures()}))
+    monkeypatch.setattr(helpers, "train", train)
+    recipes = [(4e-4, 1e-4, 0.99), (2e-4, 2e-4, 0.999)]
+    runs = [recipe_sweep.run(nb, random_images(64), random_images(20, seed=2), recipe, 0, 2, 10, tmp_path / str(i),
+                             conv_dim=8, batch_size=16) for i, recipe in enumerate(recipes)]
+    assert seen == recipes
+    assert [r["faces"] for r in runs] == [2 * 64, 2 * 64] and all(r["fid"] > 0 for r in runs)
+
+
 # --- safe_extract: zip-slip ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["dotdot", "deep-dotdot", "absolute", "dotdot-into-sibling"])
