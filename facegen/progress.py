@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -68,9 +67,9 @@ class LossLog:
     run.history every `every` steps: reading a number from a GPU makes the CPU wait, so it is done
     once per log interval, not once per step. A NaN or infinite mean stops training, clearly."""
 
-    def __init__(self, run, every: int, steps_per_epoch: int, bar: ProgressBar, checkpoint: Path):
+    def __init__(self, run, every: int, steps_per_epoch: int, bar: ProgressBar, writer):
         self.run, self.every, self.steps_per_epoch, self.bar = run, every, steps_per_epoch, bar
-        self.sums, self.count, self.checkpoint = torch.zeros(4, device=run.fixed_z.device), 0, checkpoint
+        self.sums, self.count, self.writer = torch.zeros(4, device=run.fixed_z.device), 0, writer
 
     def add(self, values: torch.Tensor) -> None:
         self.sums += values
@@ -86,7 +85,8 @@ class LossLog:
         self.count = 0
         run = self.run
         if not all(math.isfinite(v) for v in means):
-            kept = f"The last good checkpoint ({self.checkpoint}) is kept" if self.checkpoint.exists() else \
+            self.writer.wait()  # a checkpoint still being written in the background lands first
+            kept = f"The last good checkpoint ({self.writer.path}) is kept" if self.writer.path.exists() else \
                 "No checkpoint was saved before that"
             raise FacegenError(f"Training diverged at epoch {run.epoch + 1}, step {run.batch}: the losses became "
                                f"{dict(zip(HISTORY_KEYS[2:], means))}. {kept}; try a lower learning rate or "

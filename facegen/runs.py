@@ -205,7 +205,7 @@ class Run:
         self.images_at_start = self.state.images_seen
         self.bar = ProgressBar(clock, self.state.epoch * steps_per_epoch + self.state.batch, epochs * steps_per_epoch)
         self.losses = LossLog(self.state, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch,
-                              self.bar, self.folder / "checkpoint.pt")
+                              self.bar, self.writer)
         return self
 
     def __enter__(self) -> Run:

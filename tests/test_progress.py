@@ -2,6 +2,7 @@
 (a NaN or infinite loss stops training in one line, keeping the last good checkpoint)."""
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -72,8 +73,18 @@ def nan_after(nb, good_steps: int):
     return step
 
 
-def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path):
-    # 64 images, batch 16: 4 steps an epoch, logged every 2; the 6th step diverges.
+def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path, monkeypatch):
+    # 64 images, batch 16: 4 steps an epoch, logged every 2; the 6th step diverges. Checkpoints are
+    # written in the background: caught between moving checkpoint.pt to .prev.pt and the new one
+    # landing, the message must still find the checkpoint.
+    write = checkpoints._write_checkpoint_bytes
+
+    def slow_write(path, buffer):
+        if path.exists():
+            os.replace(path, path.with_suffix(".prev.pt"))
+        time.sleep(0.5)
+        write(path, buffer)
+    monkeypatch.setattr(checkpoints, "_write_checkpoint_bytes", slow_write)
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
     one_line(e, "diverged", "checkpoint.pt", "learning rate")
