@@ -1,4 +1,5 @@
-"""Where the faces come from: FACEGEN_DATA, beside the notebook, a download, or the synthetic stand-in."""
+"""Where the faces come from: FACEGEN_DATA, beside the notebook, a download, or the synthetic stand-in
+(FACEGEN_DATA=synthetic: the stand-in at once, without searching or downloading)."""
 from __future__ import annotations
 
 import time
@@ -8,13 +9,17 @@ from facegen import FacegenError
 from facegen.synthetic import SYNTHETIC_IMAGES, write_synthetic_zip
 from facegen.zipdata import DATASET_FOLDER, DATASET_ZIP, DataSource, download_dataset, list_image_names
 
+SYNTHETIC = "synthetic"  # FACEGEN_DATA=synthetic: the stand-in, without searching or downloading
+
 
 def find_dataset(data: str = "", search_dir: Path | None = None, out_dir: Path = Path("outputs"),
                  seed: int = 0, download: bool = True, max_images: int | None = None) -> DataSource:
     """FACEGEN_DATA -> a zip or folder beside the notebook (search_dir: the working folder, which Jupyter
     makes the notebook's) -> a download -> a synthetic stand-in (10,000 cartoon faces, or max_images
-    when fewer will be used)."""
+    when fewer will be used). data="synthetic" goes straight to the stand-in."""
     search_dir = Path.cwd() if search_dir is None else Path(search_dir)
+    if data == SYNTHETIC:
+        return synthetic_dataset(out_dir, seed, max_images, "FACEGEN_DATA=synthetic: using SYNTHETIC cartoon faces.")
     if data:
         path = Path(data).expanduser()
         if not path.exists():
@@ -28,10 +33,15 @@ def find_dataset(data: str = "", search_dir: Path | None = None, out_dir: Path =
             return DataSource(kind, candidate.resolve())
     if download and (path := download_dataset(search_dir / DATASET_ZIP)) is not None:
         return DataSource("zip", path.resolve())
+    return synthetic_dataset(out_dir, seed, max_images, "NO REAL FACES FOUND: using SYNTHETIC cartoon faces instead.")
+
+
+def synthetic_dataset(out_dir: Path, seed: int, max_images: int | None, headline: str) -> DataSource:
+    """The synthetic stand-in (drawn once into out_dir/data), announced so nobody mistakes it for faces."""
     n_images = min(max_images or SYNTHETIC_IMAGES, SYNTHETIC_IMAGES)
     path = Path(out_dir) / "data" / f"synthetic-faces-seed{seed}-{n_images}.zip"
     print("=" * 78)
-    print("NO REAL FACES FOUND: using SYNTHETIC cartoon faces instead.")
+    print(headline)
     print(f"For real faces, put {DATASET_ZIP} beside the notebook or set FACEGEN_DATA (see README).")
     print("=" * 78)
     if not path.exists():

@@ -49,3 +49,12 @@ def test_the_synthetic_stand_in_draws_only_the_faces_that_will_be_used(tmp_path,
     monkeypatch.setattr(locate, "write_synthetic_zip", lambda path, n, seed=0: drawn.append(n) or good_zip(path))
     source = helpers.find_dataset(search_dir=tmp_path, out_dir=tmp_path, download=False, max_images=1024)
     assert drawn == [1024] and source.path.name == "synthetic-faces-seed0-1024.zip"
+
+def test_data_synthetic_goes_straight_to_the_stand_in(tmp_path, monkeypatch, capsys):
+    """FACEGEN_DATA=synthetic (what a grading machine sets): no search, no download, even with a zip beside."""
+    good_zip(tmp_path / "processed-celeba-small.zip")
+    monkeypatch.setattr(locate, "download_dataset", lambda *a, **k: pytest.fail("FACEGEN_DATA=synthetic downloaded"))
+    monkeypatch.setattr(locate, "write_synthetic_zip", lambda path, n, seed=0: good_zip(path))
+    source = helpers.find_dataset("synthetic", search_dir=tmp_path, out_dir=tmp_path / "out", max_images=64)
+    assert source.kind == "synthetic" and source.path.name == "synthetic-faces-seed0-64.zip"
+    assert "FACEGEN_DATA=synthetic" in capsys.readouterr().out

@@ -1,23 +1,28 @@
-"""nbgrader's round trip, offline, with nbgrader itself (requirements-teacher.txt): in a temporary course
-directory, generate_assignment, then autograde three submissions in the quick configuration and write
-their feedback. The solution gets every autograded point; the release as handed out gets 0 (and
+"""nbgrader's round trip, offline, with nbgrader itself (requirements-teacher.txt): the README's "For
+teachers" commands run as written, in a temporary HOME with a local exchange, for three students who
+fetch, submit and fetch their feedback; the reflection graded through the Formgrader's own API. The solution gets every autograded point; the release as handed out gets 0 (and
 autograde finishes); a submission with one typical mistake in each of two steps loses the points of
 exactly those steps, and its feedback shows what the checks said. Also: the metadata is current."""
 from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 NOTEBOOK = "face_generation"
+COURSE = "facegen"  # c.CourseDirectory.course_id in .ci/nbgrader_config.py
 
 
 def _load(name: str):
@@ -55,25 +60,112 @@ def test_the_points():
     assert sum(metadata.POINTS.values()) == 15 and metadata.REFLECTION_POINTS == 5
 
 
+def teacher_commands() -> list[str]:
+    """The command lines of README.md's "For teachers" block, in order, without comments."""
+    text = README.read_text()
+    section = text[text.index("## For teachers"):]
+    block = section[section.index("```bash\n") + 8:]
+    block = block[:block.index("\n```")]
+    return [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+
+
+def shell(line: str, cwd: Path, env: dict) -> None:
+    done = subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{line!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+
+
+def submit(home: Path, student: str, text: str, env: dict) -> None:
+    """What a student does between release and collect, with the commands the README gives them, in their
+    own HOME (one OS user here, so --student says who; JupyterHub's Assignments tab runs the same two)."""
+    desk = home / student
+    desk.mkdir()
+    shell(f"nbgrader fetch_assignment {ASSIGNMENT} --course {COURSE}", desk, env | {"HOME": str(desk)})
+    (desk / ASSIGNMENT / f"{NOTEBOOK}.ipynb").write_text(text)
+    shell(f"nbgrader submit {ASSIGNMENT} --course {COURSE} --student={student}", desk, env | {"HOME": str(desk)})
+
+
+def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) -> None:
+    """`jupyter lab` in the course directory, then what the Formgrader tab does when the teacher types a
+    score: its own HTTP API (find the submission, its grades, PUT the reflection's manual score)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token, base = "facegen-test", f"http://127.0.0.1:{port}"
+    as_root = ["--allow-root"] if os.getuid() == 0 else []  # CI's containers run as root; a teacher does not
+    lab = subprocess.Popen(["jupyter", "lab", "--no-browser", f"--port={port}", f"--IdentityProvider.token={token}",
+                            *as_root],
+                           cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def api(path: str, body: dict | None = None):
+        request = urllib.request.Request(base + path, method="GET" if body is None else "PUT",
+                                         headers={"Authorization": f"token {token}"},
+                                         data=None if body is None else json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or "null") if path.startswith("/formgrader/api") else response.read()
+    try:
+        for _ in range(120):
+            try:
+                api("/api/status")
+                break
+            except OSError:
+                assert lab.poll() is None, f"jupyter lab stopped:\n{lab.stderr.read()}"
+                time.sleep(0.5)
+        assert b"formgrader" in api("/formgrader").lower(), "the Formgrader page did not load"
+        for submission in api(f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK}"):
+            if submission["student"] in scores:
+                grades = api(f"/formgrader/api/grades?submission_id={submission['id']}")
+                reflection = next(g for g in grades if g["name"] == metadata.REFLECTION_ID)
+                api(f"/formgrader/api/grade/{reflection['id']}", {"manual_score": scores[submission["student"]]})
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def course(tmp_path_factory) -> Path:
-    """The course after generate_assignment, autograde of three students and generate_feedback."""
-    course = tmp_path_factory.mktemp("course")
-    make_student.make_course(course)
-    make_student.nbgrader("generate_assignment", ASSIGNMENT, cwd=course)
-    released = (course / "release" / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
+    """The README's "For teachers" commands, each run as written, in a fresh HOME: a course, its release
+    through an exchange, three students who fetch and submit, collect, autograde, the reflection graded
+    in the Formgrader, feedback released and fetched. Returns the course directory."""
+    home = tmp_path_factory.mktemp("home")
+    # The exchange: a folder every user can write, which a JupyterHub's admin names once in a Jupyter
+    # config file everyone reads (nbgrader's default is /srv/nbgrader/exchange).
+    (home / "jupyter").mkdir()
+    (home / "jupyter" / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(home / 'exchange')!r}\n")
+    (home / "exchange").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGEN_")}  # the course config decides
+    env |= {"HOME": str(home), "JUPYTER_CONFIG_DIR": str(home / "jupyter"), "MPLBACKEND": "agg",
+            # what `source .venv/bin/activate` does: this Python's folder first on PATH
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    released = make_student.release()
     solution = make_student.SOLUTION.read_text()
-    for student, text in (("solution", solution), ("release", released), ("mistakes", with_mistakes(solution))):
-        folder = course / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        (folder / f"{NOTEBOOK}.ipynb").write_text(text)
-    # The quick configuration (nbgrader_config.py sets it too); each run's outputs/ beside its notebook.
-    env = {k: v for k, v in os.environ.items() if k != "FACEGEN_OUT"} | {"FACEGEN_QUICK": "1", "MPLBACKEND": "agg"}
+    students = {"solution": solution, "release": released, "mistakes": with_mistakes(solution)}
+    cwd, ran = ROOT, []
     start = time.perf_counter()
-    make_student.nbgrader("autograde", ASSIGNMENT, "--create", cwd=course, env=env)
-    make_student.nbgrader("generate_feedback", ASSIGNMENT, cwd=course)
-    print(f"nbgrader autograde + generate_feedback of 3 submissions: {time.perf_counter() - start:.0f} s")
-    return course
+    for line in teacher_commands():
+        ran.append(line)
+        if line == "bash .ci/setup.sh":
+            continue  # CI's own first step: this test runs in the venv it made
+        elif line == "source .venv/bin/activate":
+            continue  # PATH above
+        elif line.startswith("cd "):
+            cwd = Path(line[3:].replace("~", str(home)))
+        elif line == "jupyter lab":
+            grade_the_reflection_in_formgrader(cwd, env, {"solution": metadata.REFLECTION_POINTS})
+        else:
+            shell(line, cwd, env)
+        if line == f"nbgrader release_assignment {ASSIGNMENT}":
+            for student, text in students.items():
+                submit(home, student, text, env)
+        if line == f"nbgrader release_feedback {ASSIGNMENT}":
+            for student in students:
+                shell(f"nbgrader fetch_feedback {ASSIGNMENT} --course {COURSE} --student={student}", home / student,
+                      env | {"HOME": str(home / student)})
+    print(f"The README's teacher commands with 3 students: {time.perf_counter() - start:.0f} s")
+    assert {"jupyter lab", f"nbgrader release_assignment {ASSIGNMENT}", f"nbgrader release_feedback {ASSIGNMENT}",
+            f"nbgrader collect {ASSIGNMENT}", f"nbgrader autograde {ASSIGNMENT} --create",
+            f"nbgrader generate_feedback {ASSIGNMENT}"} <= set(ran), "the README's teacher commands changed"
+    assert cwd == home / "facegen-course"
+    return cwd
 
 
 def grades(course: Path, student: str) -> dict:
@@ -97,7 +189,9 @@ def test_the_solution_gets_every_autograded_point(course):
     assert set(auto) == {f"check_{name}" for name in metadata.POINTS}
     assert all(score == top for score, top in auto.values()), auto
     assert sum(top for _, top in auto.values()) == sum(metadata.POINTS.values())
-    assert got[metadata.REFLECTION_ID] == (None, metadata.REFLECTION_POINTS), "the reflection is graded by hand"
+    # graded by hand in the Formgrader (none of the others was)
+    assert got[metadata.REFLECTION_ID] == (metadata.REFLECTION_POINTS, metadata.REFLECTION_POINTS)
+    assert grades(course, "mistakes")[metadata.REFLECTION_ID][0] is None
 
 
 @pytest.mark.slow
@@ -116,3 +210,30 @@ def test_two_mistakes_lose_the_points_of_their_steps_and_the_feedback_says_why(c
     shown = feedback(course, "mistakes")
     for step, *_, message in MISTAKES:
         assert message in shown, f"the feedback does not say what the check of {step} found"
+
+
+@pytest.mark.slow
+def test_the_feedback_names_each_check_and_hides_the_hidden_tests_code_but_not_what_they_said(course):
+    page = (course / "feedback" / "mistakes" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert "BEGIN HIDDEN TESTS" not in page and "seed=1, quiet=True" not in page, "the hidden tests' code is shown"
+    assert "Test cell" not in page
+    shown = feedback(course, "mistakes")
+    for check in [f"check_{name}" for name in metadata.POINTS] + [metadata.REFLECTION_ID]:
+        assert re.search(rf"{check}\s*\(Score:", shown), f"{check} is not named in the feedback's summary"
+    assert "Score: 20.0 / 20.0" in feedback(course, "solution")  # the reflection's 5 included
+    print(f"feedback of the submission with mistakes: {len(page) / 1e6:.2f} MB")
+
+
+@pytest.mark.slow
+def test_autograde_trains_on_the_faces_the_course_says_without_downloading(course):
+    shown = feedback(course, "solution")
+    assert "FACEGEN_DATA=synthetic" in shown and "Downloading" not in shown
+    assert "(quick configuration)" in shown
+
+
+@pytest.mark.slow
+def test_every_student_fetches_their_own_feedback(course):
+    for student in ("solution", "release", "mistakes"):
+        fetched = list((course.parent / student / ASSIGNMENT / "feedback").glob(f"*/{NOTEBOOK}.html"))
+        assert len(fetched) == 1, f"{student} has no feedback"
+        assert fetched[0].read_text() == (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
