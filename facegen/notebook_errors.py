@@ -27,7 +27,7 @@ STEP_OF = {  # the names the notebook's steps define, and the step that defines 
     "weights_init_normal": "step 5", "real_loss": "step 6", "fake_loss": "step 6",
     "d_optimizer": "step 7", "g_optimizer": "step 7", "train_step": "step 7",
     "update_average": "step 8", "result": "step 8", "generator": "step 8", "final_samples": "step 9",
-    "G_trained": "step 12's first experiment", "z": "step 12's first experiment",
+    "G_trained": "Going further's first cell", "z": "Going further's first cell",
 }
 
 

@@ -17,6 +17,27 @@ from helpers import FacegenError
 from tests.builders import ROOT, files_under, image_bytes, one_line, slip_names, slip_zip, write_zip
 
 
+# --- The lesson's time -------------------------------------------------------------------------------
+
+def test_the_modelled_learner_counts_only_the_solution_code_it_writes():
+    from benchmarks import lesson_time
+    source = "def f(x):\n    # a hint\n    ### BEGIN SOLUTION\n    y = x\n\n    # why\n    return y\n    ### END SOLUTION\n"
+    assert lesson_time.solution_lines(source) == 2 and lesson_time.solution_lines("x = 1\n") == 0
+
+
+@pytest.mark.slow
+def test_the_modelled_learner_makes_each_mistake_once_and_its_check_catches_it(tmp_path):
+    """measure() runs the notebook in a real kernel up to training; each mistake must fail its own
+    step's check (it asserts so), and cost time only there."""
+    from benchmarks import lesson_time
+    data = synthetic.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
+    rows = {r["step"]: r for r in lesson_time.measure(lesson_time.ROOT / "face_generation.ipynb",
+                                                      {"FACEGEN_DATA": str(data)})}
+    assert [step for step, r in rows.items() if r["fix"] > 0] == ["Step 3", "Step 4", "Step 7"]
+    assert rows["Step 4"]["write"] == 2 * lesson_time.THINK_MIN + 34 * lesson_time.LINE_MIN  # two 17-line networks
+    assert all(r["run"] < 60 for r in rows.values())
+
+
 # --- The speed benchmark ------------------------------------------------------------------------------
 
 @pytest.mark.slow

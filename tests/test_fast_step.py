@@ -3,6 +3,9 @@ bf16 autocast learns what fp32 learns; it says what it changes (D and G to chann
 hands back the four values as 0-d tensors; without it, train() runs train_step exactly as written."""
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import pytest
 import torch
 
@@ -128,3 +131,80 @@ def test_a_tuned_run_trains_and_reports_its_threads_and_precision(nb, tmp_path, 
     said = capsys.readouterr().out
     assert "FastStep: measured images/s with" in said, said
     assert result.summary["threads"] == torch.get_num_threads() and result.summary["precision"] in ("fp32", "bf16")
+
+
+# --- On CUDA: the graph capture, with torch.cuda's capture API faked (CI has no GPU) -------------------
+
+class FakeCapture:
+    """torch.cuda's streams and graphs as the capture uses them. A real graph replays the recorded step
+    on the same input and output buffers; the fake's replay runs the step again on step.static_real and
+    copies its values into step.static_out, which is what the replay must amount to."""
+
+    def __init__(self, monkeypatch, step, fail: bool = False):
+        self.replays, self.step = 0, step
+        stream = type("Stream", (), {"wait_stream": lambda self, other: None})
+        fake = self
+
+        class Graph:
+            def replay(self):
+                fake.replays += 1
+                args = (*step.graph_args[:4], step.static_real, *step.graph_args[4:])
+                for kept, new in zip(step.static_out, step._eager(args)):
+                    kept.copy_(new)
+
+        class Recording:
+            def __init__(self, graph):
+                pass
+
+            def __enter__(self):
+                if fail:
+                    raise RuntimeError("operation not permitted when stream is capturing")
+
+            def __exit__(self, *exc):
+                return False
+
+        for name, value in {"synchronize": lambda: None, "Stream": stream, "current_stream": stream,
+                            "stream": lambda s: contextlib.nullcontext(), "CUDAGraph": Graph,
+                            "graph": Recording}.items():
+            monkeypatch.setattr(torch.cuda, name, value)
+        # Adam refuses capturable=True off a GPU; on the CPU its capturable arithmetic is the same
+        monkeypatch.setattr(sys.modules["torch.optim.adam"], "_get_capturable_supported_devices",
+                            lambda *a, **k: ["cuda", "cpu"])
+
+
+def graph_step(nb, monkeypatch, fail=False):
+    """A FastStep on the CPU that takes the GPU's route (want_graph), with the capture API faked."""
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [1])
+    D, G, d_opt, g_opt = nets(nb)
+    step = helpers.FastStep(nb["train_step"], D, G, CPU, "fp32", tune=False)
+    step.want_graph = True  # what cuda_graph=True sets on a CUDA device
+    return step, FakeCapture(monkeypatch, step, fail), (D, G, d_opt, g_opt)
+
+
+def test_the_cuda_graph_is_recorded_after_the_warm_up_and_then_replayed_on_each_new_batch(nb, monkeypatch):
+    step, capture, (D, G, d_opt, g_opt) = graph_step(nb, monkeypatch)
+    batches = [random_images(8, seed=i).float() / 127.5 - 1 for i in range(fast_step.WARMUP_STEPS + 4)]
+    outs = [tuple(v.clone() for v in step(D, G, d_opt, g_opt, b, 100, True)) for b in batches]
+    assert step.graph is not None and capture.replays == 3, "eager warm-up, one recorded step, then replays"
+    for opt in (d_opt, g_opt):  # what FastStep says it changes in the learner's optimizers
+        assert all(group["capturable"] for group in opt.param_groups)
+        assert all(s["step"].dtype == torch.float32 and s["step"].ndim == 0 for s in opt.state.values())
+    assert torch.equal(step.static_real, batches[-1]), "each replay reads the new batch"
+    assert len({tuple(round(v.item(), 6) for v in out) for out in outs}) == len(outs), "every step its own values"
+    before = [p.clone() for p in G.parameters()]
+    step(D, G, d_opt, g_opt, batches[0], 100, True)
+    assert capture.replays == 4 and any(not torch.equal(a, b) for a, b in zip(before, G.parameters())), \
+        "a replay trains G"
+    step(D, G, d_opt, g_opt, batches[0][:4], 100, True)  # a smaller last batch: not the recorded shape
+    assert capture.replays == 4, "another shape runs eagerly, not the graph"
+
+
+def test_a_failed_capture_is_said_once_and_training_goes_on_eagerly(nb, monkeypatch, capsys):
+    step, capture, (D, G, d_opt, g_opt) = graph_step(nb, monkeypatch, fail=True)
+    capsys.readouterr()
+    for i in range(fast_step.WARMUP_STEPS + 3):
+        out = step(D, G, d_opt, g_opt, random_images(8, seed=i).float() / 127.5 - 1, 100, True)
+        assert all(torch.isfinite(v) for v in out)
+    said = capsys.readouterr().out
+    assert said.count("CUDA graph capture failed, training eagerly instead: RuntimeError") == 1, said
+    assert step.graph is None and capture.replays == 0
