@@ -3,7 +3,7 @@
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
 3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
-                 draw_game, draw_networks, draw_training_step, plot_generator_losses (facegen/diagrams.py)
+                 draw_game, draw_networks, draw_training_step, plot_generator_losses (facegen/pictures.py)
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, load_pretrained, fid (from facegen/); interpolate
 
@@ -23,21 +23,22 @@ import torch
 import torch.nn as nn
 
 from facegen import FacegenError, runs
-from facegen.checkpoints import load_generator, save_generator, write_json
-from facegen.decode import load_images
-from facegen.diagrams import draw_game, draw_networks, draw_training_step, plot_generator_losses
-from facegen.device import pick_device
+from facegen import write_json
+from facegen.runs import load_generator, save_generator
+from facegen.dataset import load_images
+from facegen.pictures import draw_game, draw_networks, draw_training_step, plot_generator_losses
+from facegen.settings import pick_device
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available
-from facegen.interrupt import StopRequest
-from facegen.locate import find_dataset
-from facegen.parameters import Config, read_environment, read_parameters, training_budget
+from facegen.runs import StopRequest
+from facegen.dataset import find_dataset
+from facegen.settings import Config, read_environment, read_parameters, training_budget
 from facegen.pictures import (equilibrium, image_grid, nearest_faces, plot_losses, save_images, save_progress_gif,
                               show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
-from facegen.progress import HISTORY_KEYS, Clock
-from facegen.sampling import fixed_noise, sample_images
-from facegen.zipdata import DataSource, list_image_names
+from facegen.runs import HISTORY_KEYS, Clock
+from facegen.runs import fixed_noise, sample_images
+from facegen.dataset import DataSource, list_image_names
 
 # Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult

@@ -8,17 +8,17 @@
     5     check_weights_init   conv/linear weights ~ N(0, 0.02), batch norm weights ~ N(1, 0.02), biases 0
     6     check_losses         real_loss/fake_loss: BCE on logits, labels 1 and 0 (0.9 with smoothing)
     7     check_optimizers     d_optimizer, g_optimizer: Adam over exactly D's (G's) parameters, lr and betas as asked
-    7     check_train_step     one D update and one G update, as the lesson's (graded in facegen/step_grader.py)
+    7     check_train_step     one D update and one G update, as the lesson's (graded in facegen/checks/training_step.py)
     8     check_weight_average update_average: average <- decay * average + (1 - decay) * G, in place, no graph
 
 Each check prints "Tests Passed" or raises CheckFailed (an AssertionError) whose message names the
 mistake it found and how to fix it (helpers.explain_stubs shows it in one line), and leaves the
-world as it found it (facegen/checking.py): the random state (so
+world as it found it (facegen/checks/common.py): the random state (so
 the learner's seed still decides their weights), the warnings filters, the objects passed in. Pass
 device= to run on a GPU. The names start with `check_`, not `test_`, so pytest does not collect
 them; tests/ checks the checks. The checks hold their own reference arithmetic (BCE on logits, the
 DCGAN initialisation, one training step) and never import the notebook's solutions; what a check
-needs beyond a few lines lives in facegen/ (init_checks, network_checks, step_grader, ...).
+needs beyond a few lines lives in facegen/ (the checks/ package: networks, weights, training_step, ...).
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facegen import average_checks, init_checks, network_checks, optimizer_checks, step_grader
-from facegen.checking import PASSED, CheckFailed  # noqa: F401 - re-exported for the notebook and the tests
-from facegen.checking import checked, last_layer as _last_layer, run as _run
+from facegen.checks import average, networks, optimizers, training_step, weights
+from facegen.checks.common import PASSED, CheckFailed  # noqa: F401 - re-exported for the notebook and the tests
+from facegen.checks.common import checked, last_layer as _last_layer, run as _run
 
 
 def _close(a, b, atol: float = 1e-4) -> bool:
@@ -134,9 +134,9 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
         sizes[conv_dim] = _n_params(D)
         for batch_size in (2, 16, 64):
             x = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
-            with network_checks.watch_linears(D) as wrong_sizes:  # names the nn.Linear that gets the wrong size
+            with networks.watch_linears(D) as wrong_sizes:  # names the nn.Linear that gets the wrong size
                 out = _run(f"Discriminator(conv_dim={conv_dim}) on a batch of {batch_size}", D, x,
-                           hint=network_checks.input_hint(wrong_sizes, x, image_size, conv_dim))
+                           hint=networks.input_hint(wrong_sizes, x, image_size, conv_dim))
             shape = tuple(out.shape)
             if shape != (batch_size, 1):
                 hint = ""
@@ -153,7 +153,7 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
         "Discriminator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim, conv_dim * 2, ...)"
     D = Discriminator(conv_dim=32).to(device)
-    network_checks.check_d_layers(D, torch.rand(16, 3, image_size, image_size, device=device) * 2 - 1)
+    networks.check_d_layers(D, torch.rand(16, 3, image_size, image_size, device=device) * 2 - 1)
     # Logits, not probabilities: with a large last layer, outputs must leave [0, 1].
     D.eval()
     with torch.no_grad():
@@ -183,7 +183,7 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
                 f"expected outputs spanning [-1, 1] (a tanh at the end), got [{low:.3f}, {high:.3f}]"
             spread = out.std(dim=0).mean().item()  # across the batch: does the image depend on z?
             assert spread > 1e-4, "expected images that vary with z, got the same image for every z"
-    network_checks.check_g_layers(G, z)
+    networks.check_g_layers(G, z)
     assert _n_params(Generator(z_size=100, conv_dim=64)) != _n_params(Generator(z_size=100, conv_dim=32)), \
         "Generator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim * 8, conv_dim * 4, ...)"
@@ -207,13 +207,13 @@ def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
     for model in (Discriminator(), Generator()):
         before = {k: v.clone() for k, v in model.state_dict().items()}
         _run(f"{type(model).__name__}().apply(weights_init_normal)", model.apply, weights_init_normal,
-             hint=init_checks.init_error_hint)
+             hint=weights.init_error_hint)
         for name, m in model.named_modules():
             where = f"{type(model).__name__}.{name}"
-            if isinstance(m, init_checks.WEIGHTED):
-                init_checks.check_weighted(m, where, before[f"{name}.weight"])
+            if isinstance(m, weights.WEIGHTED):
+                weights.check_weighted(m, where, before[f"{name}.weight"])
             elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
-                init_checks.check_batch_norm(m, where)
+                weights.check_batch_norm(m, where)
 
 
 # --- Step 6: the losses -------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def check_losses(real_loss, fake_loss) -> None:
 def check_optimizers(d_optimizer, g_optimizer, D, G, lr: float = 2e-4, betas=(0.5, 0.999)) -> None:
     """d_optimizer is torch.optim.Adam over exactly D's current parameters, g_optimizer over G's, both with
     the given lr and betas (fused, foreach and capturable are free)."""
-    optimizer_checks.check(d_optimizer, g_optimizer, D, G, lr, betas)
+    optimizers.check(d_optimizer, g_optimizer, D, G, lr, betas)
 
 
 @checked
@@ -303,7 +303,7 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
     """One call updates D with BCE (real -> 1, or 0.9 with smooth; fake -> 0) on detached fakes and G with the
     non-saturating BCE (fake -> 1), each after zero_grad() and with one step(); returns (d_loss, g_loss, D(x),
     D(G(z))); D learns a fixed real batch."""
-    step_grader.grade(train_step, Discriminator, Generator, device, steps, image_size)
+    training_step.grade(train_step, Discriminator, Generator, device, steps, image_size)
 
 
 # --- Step 8: the average of G's weights ---------------------------------------------------------
@@ -312,4 +312,4 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
 def check_weight_average(update_average) -> None:
     """update_average(average, G, decay) sets average <- decay * average + (1 - decay) * G, parameter by parameter,
     in place (the same tensors), leaving G as it is and building no autograd graph, for decays 0, 0.5, 0.9, 1."""
-    average_checks.check(update_average)
+    average.check(update_average)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from facegen import FacegenError
-from facegen.zipdata import is_image_name, open_zip
+from facegen.dataset import is_image_name, open_zip
 
 
 def safe_extract(zip_path: Path, target: Path) -> list[Path]:

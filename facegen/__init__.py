@@ -1,24 +1,30 @@
-"""The machinery behind helpers.py that a learner never needs to read, one job per module.
+"""The machinery behind helpers.py that a learner never needs to read: a few rooms, one job each.
 
-For the notebook (through helpers.py):
-    parameters   FACEGEN_* settings, validated            device       CPU/CUDA/MPS, bf16 or fp32
-    locate       where the data is: env, beside, download zipdata      the dataset zip: open, list, download
-    decode       JPEGs -> one cached uint8 tensor         synthetic    cartoon faces when there is no real data
-    pictures     grids, the loss plot, nearest faces      diagrams     the networks drawn; G's two losses
-    sampling     the fixed z; G's images as uint8         checkpoints  atomic writes, checkpoints
-    runs         run folders, settings, resume            progress     the clock, the progress bar, the log
-    interrupt    Stop (Ctrl-C) ends training cleanly      fast_step    FastStep: autocast, channels-last, CUDA graph
-    fid          the Frechet Inception Distance           notebook_errors  one line for a stub, a failed check,
-                                                                           or running ahead of a step
-For the checks (through problem_unittests.py):
-    checking     what the checks share: verdicts, no trace left behind (random state, warnings)
-    network_checks  D's and G's structure              init_checks      the DCGAN initialisation
-    optimizer_checks  the two Adams                    average_checks   update_average
-    step_recorder  records a learner's train_step (typed events: Call, ZeroGrad, Backward, Step)
-    step_verdicts  the verdicts on one recorded step   step_grader      runs and judges check_train_step
+For the notebook (through helpers.py), lowest first (each imports only those above it):
+    settings       the FACEGEN_* settings, validated; the device and its precision
+    dataset        the published zip (open, list, download), decoding to one cached uint8 tensor,
+                   the synthetic stand-in, and find_dataset: FACEGEN_DATA, beside the notebook,
+                   a download, or the stand-in
+    runs           a training run: its folder and settings, checkpoint files, the fixed z and
+                   samples, the clock, progress bar and loss log, Stop (Ctrl-C)
+    fast_step      FastStep: bf16 autocast, channels-last, a CUDA graph; the CPU's threads by measurement
+    pictures       image grids, the loss plot, nearest faces, the progress GIF, the lesson's diagrams
+    fid            the Frechet Inception Distance against the held-out faces
+    pretrained     the shipped generator in the project's own copy of the lesson's Generator
+    notebook_errors  one line for a stub, a failed check, or a cell run ahead of its step
+For the checks (through problem_unittests.py): the checks/ package, one module per step (its index).
+This file: what every room shares (FacegenError, atomic writes, a content digest).
 
 No module here imports helpers.py; helpers.py imports from here.
 """
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Callable
+
 
 
 class FacegenError(Exception):
@@ -27,6 +33,27 @@ class FacegenError(Exception):
 
 def short_digest(data: bytes) -> str:
     """The first 20 hex digits of data's SHA-256: a cache key for content (decoded faces, FID statistics)."""
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()[:20]
+
+
+def write_atomically(path: Path, write: Callable) -> None:
+    """Write a file via a temporary file, fsync and rename: a kill leaves the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise FacegenError(f"Could not write {path} ({e.strerror or e}); the previous file, if any, is "
+                           "unchanged. Free some disk space or set FACEGEN_OUT to another folder.") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write a dict as pretty JSON, atomically."""
+    write_atomically(Path(path), lambda f: f.write(json.dumps(data, indent=2).encode()))

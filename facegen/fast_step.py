@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from facegen.device import pick_precision
+from facegen.settings import pick_precision
 
 WARMUP_STEPS = 3  # eager steps before the CUDA graph is recorded (Adam's state must exist first)
 

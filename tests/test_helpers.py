@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import helpers
-from facegen import sampling
+from facegen import runs
 from helpers import FacegenError
 from tests.builders import scale, TRAIN_DEFAULTS, good_zip, nets, one_line, random_images, run_train, write_zip
 
@@ -27,7 +27,7 @@ def test_dataloader_batches_are_scaled_and_complete():
     loader = helpers.get_dataloader(32, images=images, scale=scale)
     batches = list(loader)
     assert len(batches) == 2 and all(b.shape == (32, 3, 32, 32) for b in batches)  # the last 6 are dropped
-    assert torch.equal(sampling.to_uint8(loader.dataset[0]), images[0])  # scale, then back, is lossless
+    assert torch.equal(runs.to_uint8(loader.dataset[0]), images[0])  # scale, then back, is lossless
 
 
 @pytest.mark.parametrize("size", [32, 16])
@@ -181,7 +181,6 @@ def test_image_grid_puts_images_in_rows_on_white():
     grid = helpers.image_grid(images, nrow=3, pad=1)
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3) and grid[0, 0].tolist() == [255, 255, 255]
     assert np.all(grid[1:5, 1:5] == 0)
-
 
 
 def test_show_images_puts_a_dict_of_grids_side_by_side_in_one_figure(shown):
@@ -373,7 +372,7 @@ def test_explain_stubs_shows_a_failed_check_as_one_line(monkeypatch, nb):
     import builtins
 
     import problem_unittests as tests
-    from facegen.checking import CheckFailed
+    from facegen.checks.common import CheckFailed
 
     shell = FakeShell()
     monkeypatch.setattr(builtins, "get_ipython", lambda: shell, raising=False)

@@ -356,7 +356,7 @@ def test_discriminator_rejects_ignoring_conv_dim(nb):
     rejects(pu.check_discriminator, FixedD, match="Discriminator ignores conv_dim")
 
 
-# --- check_discriminator: what the paper asks inside D (facegen/network_checks.py) ----------------
+# --- check_discriminator: what the paper asks inside D (facegen/checks/networks.py) ----------------
 
 class WrittenOutD(nn.Module):
     """The notebook's D without nn.Sequential: layers under other names, activations and flatten in forward."""

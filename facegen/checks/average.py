@@ -15,8 +15,8 @@ import copy
 import torch
 import torch.nn as nn
 
-from facegen import checking
-from facegen.checking import CheckFailed
+from facegen.checks import common
+from facegen.checks.common import CheckFailed
 
 _DECAYS = (0.9, 0.5, 0.0, 1.0)  # 0.9 first: there every slip below gives a different result
 _FIX = "a.mul_(decay).add_(p, alpha=1 - decay) for each a, p in zip(average.parameters(), G.parameters())"
@@ -94,7 +94,7 @@ def _check_one(update_average, decay: float, seed: int) -> None:
     G_before = {k: v.detach().double().clone() for k, v in G.named_parameters()}
     G_state = {k: v.clone() for k, v in G.state_dict().items()}
     with torch.enable_grad():  # as in the training loop: the update itself must not build a graph
-        returned = checking.run(f"update_average(average, G, decay={decay})", update_average, average, G, decay,
+        returned = common.run(f"update_average(average, G, decay={decay})", update_average, average, G, decay,
                                 hint=_error_hint)
     changed = [k for k, v in G.state_dict().items() if not torch.equal(v, G_state[k])]
     if changed:

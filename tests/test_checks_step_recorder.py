@@ -1,11 +1,11 @@
-"""facegen/step_recorder.py: what check_train_step sees of a train_step."""
+"""facegen/checks/step_recorder.py: what check_train_step sees of a train_step."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn as nn
 
-from facegen import step_recorder as sr
+from facegen.checks import step_recorder as sr
 
 
 def test_fit_reads_off_the_label_and_weight_of_a_bce_term():

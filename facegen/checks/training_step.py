@@ -18,9 +18,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facegen import checking
-from facegen import step_recorder as sr
-from facegen import step_verdicts as verdicts
+from facegen.checks import common
+from facegen.checks import step_recorder as sr
+from facegen.checks import step_verdicts as verdicts
+
 
 # z_size 20 (not 100) exposes a hard-coded z_size, batch 12 a global batch_size. The learning rate is
 # small so that D, after its update, still gives G the spread of logits that the fit needs.
@@ -75,7 +76,7 @@ def _real_batch(n: int, size: int, device, seed: int) -> torch.Tensor:
 
 def _spread_logits(D: nn.Module, G: nn.Module, real: torch.Tensor, z_size: int) -> None:
     """Scale D's last layer so that its logits on the real batch and on fakes spread with std 2.5 around 0."""
-    head = checking.last_layer(D)
+    head = common.last_layer(D)
     with torch.no_grad():
         fake = G(torch.randn(len(real), z_size, device=real.device))
 
@@ -99,9 +100,9 @@ def _smooth_arg(train_step):
 def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: int, image_size: int):
     """Run train_step once under watch, and raise naming the first thing it does differently; return the z it
     gave G (a list of at most one) and a note ('' if none) on a right step that could be better."""
-    checking.seed(seed, device)
-    D = checking.run(f"Discriminator(conv_dim={_DIM})", lambda: Discriminator(conv_dim=_DIM)).to(device)
-    G = checking.run(f"Generator(z_size={_Z}, conv_dim={_DIM})", lambda: Generator(z_size=_Z, conv_dim=_DIM)).to(device)
+    common.seed(seed, device)
+    D = common.run(f"Discriminator(conv_dim={_DIM})", lambda: Discriminator(conv_dim=_DIM)).to(device)
+    G = common.run(f"Generator(z_size={_Z}, conv_dim={_DIM})", lambda: Generator(z_size=_Z, conv_dim=_DIM)).to(device)
     real = _real_batch(_B, image_size, device, seed)
     _spread_logits(D, G, real, _Z)
     D_copy, G_copy = copy.deepcopy(D), copy.deepcopy(G)
@@ -121,7 +122,7 @@ def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: in
         try:
             train_step(D, G, d_opt, g_opt, real, _Z, **kwargs)
             error = None
-        except NotImplementedError:  # a stub of the exercise: let it through, as checking.run does
+        except NotImplementedError:  # a stub of the exercise: let it through, as common.run does
             raise
         except Exception as e:  # noqa: BLE001 - explained below, in the learner's terms
             error = e
@@ -212,7 +213,7 @@ def grade(train_step, Discriminator, Generator, device, steps: int, image_size: 
 
 def _check_learning(train_step, Discriminator, Generator, device, steps: int, image_size: int) -> None:
     """What train_step returns, and that D learns a fixed real batch over a few steps with Adam, as in training."""
-    checking.seed(0, device)
+    common.seed(0, device)
     D, G = Discriminator(conv_dim=16).to(device), Generator(z_size=100, conv_dim=16).to(device)
     rec = sr.Recording({"D": list(D.parameters()), "G": list(G.parameters())})
     d_opt = sr.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999)).watch(rec, "d")
@@ -230,8 +231,8 @@ def _check_learning(train_step, Discriminator, Generator, device, steps: int, im
         try:
             for m in dropouts:
                 m.eval()
-            with torch.no_grad(), checking.forked_rng(device):
-                checking.seed(1, device)
+            with torch.no_grad(), common.forked_rng(device):
+                common.seed(1, device)
                 return nn.functional.softplus(-D(real)).mean().item()
         finally:
             for m in dropouts:
@@ -241,7 +242,7 @@ def _check_learning(train_step, Discriminator, Generator, device, steps: int, im
     with torch.no_grad():
         expected_d_real = torch.sigmoid(D(real)).mean().item()  # D in train mode, as train_step sees it
     with sr.watch(rec, D, G, device):
-        out = checking.run("train_step(D, G, d_optimizer, g_optimizer, real_images, 100)", train_step,
+        out = common.run("train_step(D, G, d_optimizer, g_optimizer, real_images, 100)", train_step,
                            D, G, d_opt, g_opt, real, 100)
     sr.classify_d_calls(rec, real)
     assert isinstance(out, (tuple, list)) and len(out) == 4, \
@@ -257,7 +258,7 @@ def _check_learning(train_step, Discriminator, Generator, device, steps: int, im
     assert any(not torch.equal(a, b) for a, b in zip(before_g, G.parameters())), \
         "expected the generator's parameters to change (g_optimizer.step())"
     for _ in range(steps - 1):
-        checking.run("train_step", train_step, D, G, d_opt, g_opt, real, 100)
+        common.run("train_step", train_step, D, G, d_opt, g_opt, real, 100)
     last = real_batch_loss()
     assert last < first, \
         f"expected D's loss on a fixed real batch to fall over {steps} steps, got {first:.4f} -> {last:.4f}"

@@ -1,4 +1,4 @@
-"""What the checks in problem_unittests.py share with the train-step grader (step_grader.py).
+"""What the checks in problem_unittests.py share with the train-step grader (training_step.py).
 
 checked() runs a check the way its notebook cell needs: it prints "Tests Passed" when the check
 returns and leaves the learner's world as it found it. The random state is forked, so the checks

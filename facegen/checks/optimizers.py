@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn as nn
 
-from facegen.checking import CheckFailed
+from facegen.checks.common import CheckFailed
 
 _ADAM_LR, _ADAM_BETAS = 1e-3, (0.9, 0.999)  # Adam's defaults
 

@@ -3,7 +3,7 @@
 Each function takes a step_recorder.Recording of the learner's train_step and raises an
 AssertionError naming the first thing the step does differently from the lesson's, and how to fix
 it. step_recorder.py says how the gradients are read: labels and weights of each BCE term, by a
-least-squares fit onto the gradients of D's (or G's through D's) replayed calls. step_grader.py
+least-squares fit onto the gradients of D's (or G's through D's) replayed calls. training_step.py
 runs the step and calls these in order: calls, D's update, detach, G's update.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from facegen import step_recorder as sr
+from facegen.checks import step_recorder as sr
 
 _TOL = 0.03  # labels and weights are read to about 1e-4; 0.03 only absorbs float32 rounding
 

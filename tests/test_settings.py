@@ -1,5 +1,5 @@
-"""facegen/parameters.py: the FACEGEN_* settings, validated before any work starts, each bad one
-refused in one line naming the variable and the value."""
+"""facegen/settings.py: the FACEGEN_* settings (bad values refused in one line) and the device and
+precision to train on."""
 from __future__ import annotations
 
 import inspect
@@ -8,10 +8,13 @@ import pytest
 import torch
 
 import helpers
-from facegen import parameters
+from facegen import fast_step, settings
 from helpers import FacegenError
 from tests.builders import CPU, one_line
 
+# === The FACEGEN_* settings =======================================================================
+# facegen/settings.py: the FACEGEN_* settings, validated before any work starts, each bad one
+# refused in one line naming the variable and the value.
 
 @pytest.mark.parametrize("name, value, variable", [
     ("epochs", "-1", "FACEGEN_EPOCHS"), ("epochs", "0", "FACEGEN_EPOCHS"), ("epochs", "ten", "FACEGEN_EPOCHS"),
@@ -37,19 +40,19 @@ def test_good_parameters_pass():
 
 def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
     quick = helpers.read_parameters(quick="1", device="cpu")
-    assert (quick.epochs, quick.max_images) == (parameters.QUICK_EPOCHS, parameters.QUICK_MAX_IMAGES)
-    assert helpers.training_budget(quick, CPU) == (parameters.QUICK_EPOCHS, None)
+    assert (quick.epochs, quick.max_images) == (settings.QUICK_EPOCHS, settings.QUICK_MAX_IMAGES)
+    assert helpers.training_budget(quick, CPU) == (settings.QUICK_EPOCHS, None)
     plain = helpers.read_parameters(device="cpu")
-    assert helpers.training_budget(plain, CPU) == (parameters.GPU_EPOCHS, parameters.CPU_MINUTES)
+    assert helpers.training_budget(plain, CPU) == (settings.GPU_EPOCHS, settings.CPU_MINUTES)
 
 
-@pytest.mark.parametrize("device, minutes", [("cpu", parameters.CPU_MINUTES), ("mps", parameters.CPU_MINUTES),
+@pytest.mark.parametrize("device, minutes", [("cpu", settings.CPU_MINUTES), ("mps", settings.CPU_MINUTES),
                                              ("cuda", None), ("cuda:1", None)])
 def test_only_a_cuda_gpu_trains_without_a_time_limit(device, minutes):
     """One rule: a CUDA GPU trains the GPU recipe's 40 epochs; a CPU and a Mac's GPU (mps) the laptop recipe,
     time-bounded. FACEGEN_EPOCHS lifts the bound anywhere, FACEGEN_MINUTES sets it anywhere."""
     plain = helpers.read_parameters()
-    assert helpers.training_budget(plain, torch.device(device)) == (parameters.GPU_EPOCHS, minutes)
+    assert helpers.training_budget(plain, torch.device(device)) == (settings.GPU_EPOCHS, minutes)
     assert helpers.training_budget(helpers.read_parameters(epochs="3"), torch.device(device)) == (3, None)
     assert helpers.training_budget(helpers.read_parameters(minutes="2"), torch.device(device)) == (40, 2.0)
 
@@ -90,7 +93,7 @@ def test_a_whole_number_may_be_written_with_a_point_zero():
 
 def test_the_seed_must_fit_the_generators():
     """The bug this replaces: FACEGEN_SEED=30000000000000 passed, then the loader's order overflowed."""
-    assert helpers.read_parameters(seed=str(parameters.SEED_MAX)).seed == parameters.SEED_MAX
+    assert helpers.read_parameters(seed=str(settings.SEED_MAX)).seed == settings.SEED_MAX
     with pytest.raises(FacegenError) as e:
         helpers.read_parameters(seed="30000000000000")
     one_line(e, "FACEGEN_SEED", "between 0 and 4,294,967,295")
@@ -126,5 +129,71 @@ def test_every_setting_the_readme_lists_is_known_and_every_known_one_listed():
     listed = set(re.findall(r"^\| `(FACEGEN_[A-Z_]+)` \|", (ROOT / "README.md").read_text(), re.M))
     helpers.read_environment({name: "" for name in listed - {"FACEGEN_SEED"}})  # none refused as unknown
     defaults = inspect.signature(helpers.read_parameters).parameters
-    known = {f"FACEGEN_{'OUT' if n == 'out_dir' else n.upper()}" for n in defaults} | set(parameters.SETTINGS)
+    known = {f"FACEGEN_{'OUT' if n == 'out_dir' else n.upper()}" for n in defaults} | set(settings.SETTINGS)
     assert listed == known, (listed ^ known)
+
+# === The device and its precision =================================================================
+# facegen/settings.py: which device (FACEGEN_DEVICE, refused in one line when it is not there) and which
+# precision: bf16 only on GPUs that do it natively, fp32 on CPUs.
+
+# --- The device -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["tpu", "gpu", "xla", "meta", "cuda:abc"])
+def test_unknown_device_is_refused(name):
+    with pytest.raises(FacegenError) as e:
+        helpers.read_parameters(device=name)
+    one_line(e, "FACEGEN_DEVICE", name, "cpu")
+
+
+def test_cuda_without_a_gpu_is_refused():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(FacegenError) as e:
+        helpers.read_parameters(device="cuda")
+    one_line(e, "FACEGEN_DEVICE", "no CUDA GPU", "cpu")
+
+
+def test_cuda_index_that_does_not_exist_is_refused():
+    """cuda:99 is no device on any machine: refused up front, not at the first tensor moved there."""
+    with pytest.raises(FacegenError) as e:
+        helpers.read_parameters(device="cuda:99")
+    one_line(e, "FACEGEN_DEVICE", "cuda:99")
+
+
+def test_cpu_is_always_there_whatever_the_spelling():
+    assert helpers.pick_device(" CPU ") == CPU
+
+
+# --- The precision: a CPU trains in fp32, whatever bf16 instructions it has ---------------------------
+
+@pytest.mark.parametrize("avx512_bf16, amx", [(False, False), (True, False), (False, True), (True, True)])
+def test_bf16_counts_as_native_on_a_cpu_only_with_avx512_bf16_or_amx(monkeypatch, avx512_bf16, amx):
+    """Where it is native FastStep measures bf16 against fp32 (tests/test_fast_step.py); elsewhere oneDNN
+    emulates it, 13x slower, and it is never tried. Training starts in fp32 either way."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert fast_step.native_bf16() == (avx512_bf16 or amx)
+    assert settings.pick_precision(CPU) == "fp32"
+
+
+@pytest.mark.parametrize("precision, autocast", [("bf16", torch.bfloat16), ("fp32", None)])
+def test_a_precision_asked_for_on_a_cpu_is_the_one_the_step_runs_in(precision, autocast):
+    seen = []
+
+    def step(*args):
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return 1.0, 2.0, 0.5, 0.5
+    fast = helpers.FastStep(step, torch.nn.Linear(1, 1), torch.nn.Linear(1, 1), CPU, precision, tune=False)
+    fast(None, None, None, None, torch.zeros(2, 3, 4, 4), 100)
+    assert seen == [autocast] and fast.precision == precision
+
+
+# --- On CUDA: bf16 only where it is native (compute capability 8.0 or more) ---------------------------
+
+@pytest.mark.parametrize("capability, expected", [((7, 5), "fp32"), ((7, 0), "fp32"), ((8, 0), "bf16"),
+                                                  ((8, 6), "bf16"), ((9, 0), "bf16")])
+def test_cuda_precision_is_bf16_only_from_compute_capability_8(monkeypatch, capability, expected):
+    """A T4 (7.5) says is_bf16_supported() by emulation, which is slow: it gets fp32."""
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert settings.pick_precision(torch.device("cuda")) == expected

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from facegen.checking import CheckFailed
+from facegen.checks.common import CheckFailed
 
 _NORMS = nn.modules.batchnorm._BatchNorm
 _WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
@@ -59,7 +59,7 @@ def watch_linears(model: nn.Module):
 
 
 def input_hint(found: list, x: torch.Tensor, size: int, conv_dim: int):
-    """A hint for checking.run: the nn.Linear that got the wrong number of features (from watch_linears), or
+    """A hint for common.run: the nn.Linear that got the wrong number of features (from watch_linears), or
     the shape of the input when none did."""
     def hint(e: Exception) -> str:
         if not found:

@@ -1,0 +1,532 @@
+"""Where the faces come from and how they are read: the published zip (open, list, explain a bad
+file, download), FACEGEN_DATA or a zip beside the notebook, the decoding of every face into one
+cached uint8 tensor, and the synthetic stand-in drawn when there is no real data."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import multiprocessing
+import os
+import socket
+import sys
+import tempfile
+import time
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Sequence, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from facegen import FacegenError, short_digest, write_atomically
+
+
+# --- zipdata --------------------------------------------------------------------------------------
+# The dataset zip as published: find its images, explain a bad file, download it.
+
+DATASET_ZIP = "processed-celeba-small.zip"
+DATASET_FOLDER = "processed_celeba_small"
+DATASET_URL = ("https://s3.amazonaws.com/video.udacity-data.com/topher/2018/November/"
+               "5be7eb6f_processed-celeba-small/processed-celeba-small.zip")
+# Releases we know: image count -> what it is. A download must hold one of these counts.
+KNOWN_RELEASES = {89_931: "full release", 32_600: "newer release"}
+KNOWN_SHA256 = {"3ee43c0ff28d8a665c3ff5ae4e731fd16a8eade914e2940e23a86db7d775099c": 32_600}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """Where the faces come from: kind is 'zip', 'folder' or 'synthetic' (a zip we drew)."""
+
+    kind: str
+    path: Path
+
+    def __str__(self) -> str:
+        """e.g. 'zip: processed-celeba-small.zip': relative to the working folder when inside it."""
+        path = self.path.relative_to(Path.cwd()) if self.path.is_relative_to(Path.cwd()) else self.path
+        return f"{self.kind}: {path}"
+
+
+def is_image_name(name: str) -> bool:
+    """True for an image entry; False for folders and macOS junk (__MACOSX/, ._*, .DS_Store)."""
+    parts = name.replace("\\", "/").split("/")
+    if name.endswith("/") or "__MACOSX" in parts or parts[-1].startswith("."):
+        return False
+    return parts[-1].lower().endswith(IMAGE_SUFFIXES)
+
+
+def _explain_bad_zip(path: Path) -> str:
+    """Why a file that should be a zip is not one, in words a learner can act on."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        return f"{path} is empty. Download {DATASET_ZIP} again."
+    if head.lstrip().lower().startswith((b"<!doctype", b"<html", b"<?xml")):
+        return (f"{path} is a web page, not a zip (a failed download saves the error page). "
+                f"Download {DATASET_ZIP} again.")
+    if head.startswith(b"PK"):
+        return f"{path} is a truncated zip (a download cut off?). Download {DATASET_ZIP} again."
+    return f"{path} is not a zip file. Point FACEGEN_DATA at {DATASET_ZIP} or at a folder of images."
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """Open a dataset zip, or raise one clear line saying what is wrong with the file."""
+    if not zipfile.is_zipfile(path):
+        raise FacegenError(_explain_bad_zip(path))
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise FacegenError(f"{path} cannot be read as a zip ({e}). Download {DATASET_ZIP} again.") from None
+
+
+def list_image_names(source: DataSource) -> list[str]:
+    """The image entries of a zip or folder, at any depth, sorted, junk skipped."""
+    if source.kind == "folder":
+        names = [p.relative_to(source.path).as_posix() for p in source.path.rglob("*") if p.is_file()]
+    else:
+        with open_zip(source.path) as zf:
+            names = zf.namelist()
+    names = sorted(n for n in names if is_image_name(n))
+    if not names:
+        raise FacegenError(f"No images (.jpg, .png, ...) found in {source.path}. "
+                           f"Point FACEGEN_DATA at {DATASET_ZIP} or at a folder of face images.")
+    return names
+
+
+def download_dataset(dest: Path, url: str = DATASET_URL, timeout: float = 5.0) -> Path | None:
+    """Download the published zip (torchvision's download_url, with its progress bar); None when
+    offline. What arrives is checked before it replaces anything."""
+    from torchvision.datasets.utils import download_url
+
+    dest = Path(dest)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)  # download_url sets none: an unreachable host must not hang
+    try:
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
+            download_url(url, tmp, dest.name)
+            part = Path(tmp) / dest.name
+            check_download(part)
+            os.replace(part, dest)  # a cut-off download never lands under the real name
+        return dest
+    except (OSError, ValueError, RuntimeError) as e:  # offline, DNS failure, timeout, refused
+        print(f"Could not download {url} ({e.__class__.__name__}: {e}).")
+        return None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def check_download(path: Path) -> None:
+    """Refuse a downloaded file that is not the published dataset (checksum where known, else count)."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest in KNOWN_SHA256:
+        return
+    count = len(list_image_names(DataSource("zip", path)))
+    if count not in KNOWN_RELEASES:
+        raise FacegenError(f"The downloaded zip holds {count:,} images, not one of the published releases "
+                           f"({', '.join(f'{n:,}' for n in KNOWN_RELEASES)}); refusing to use it.")
+
+
+# --- decode ---------------------------------------------------------------------------------------
+# Decoding the faces once into a uint8 tensor, cached on disk and keyed by the data's contents.
+
+CACHE_VERSION = 1  # bump when decoding changes, so old caches are never trusted
+
+
+def process_pool(workers: int):
+    """A process pool of `workers`, or None for 1 (no processes at all)."""
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers) \
+        if workers > 1 else None
+
+
+def decode_image(data: bytes, size: int) -> np.ndarray | None:
+    """Decode one image to (size, size, 3) uint8: any mode to RGB, centre-cropped square, resized.
+
+    Returns None for a corrupt or truncated file. Resizing is PIL's bilinear (antialiased), the
+    same as torchvision's Resize on a PIL image, so the pixels match the classic tutorial pipeline.
+    """
+    try:
+        with warnings.catch_warnings(), Image.open(io.BytesIO(data)) as img:
+            warnings.simplefilter("ignore")
+            if img.mode.startswith("I;16") or (img.mode == "I" and img.format == "PNG"):
+                # 16-bit greyscale: PIL's convert() clips to 0..255 (mid-grey would turn white); scale it.
+                img = Image.fromarray((np.asarray(img).astype(np.uint32) >> 8).astype(np.uint8), "L")
+            img = img.convert("RGBA" if img.mode in ("P", "PA", "LA") else img.mode).convert("RGB")
+            w, h = img.size
+            if w != h:
+                side = min(w, h)
+                left, top = (w - side) // 2, (h - side) // 2
+                img = img.crop((left, top, left + side, top + side))
+            if img.size != (size, size):
+                img = img.resize((size, size), Image.BILINEAR)
+            return np.asarray(img, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _decode_chunk(args: tuple[DataSource, list[str], int]) -> tuple[np.ndarray, list[int]]:
+    """Decode a chunk of a source's images; also returns the positions that failed to decode."""
+    source, names, size = args
+    out = np.zeros((len(names), size, size, 3), np.uint8)
+    bad = []
+    with contextlib.ExitStack() as stack:
+        zf = None if source.kind == "folder" else stack.enter_context(zipfile.ZipFile(source.path))
+        for i, name in enumerate(names):
+            try:
+                data = (source.path / name).read_bytes() if zf is None else zf.read(name)
+            except (OSError, zipfile.BadZipFile):  # a truncated zip can fail entry by entry
+                data = b""
+            pixels = decode_image(data, size)
+            if pixels is None:
+                bad.append(i)
+            else:
+                out[i] = pixels
+    return out, bad
+
+
+def _fingerprint(source: DataSource) -> str:
+    """A digest that changes whenever the source's contents change (zip CRCs, or file sizes+times)."""
+    lines = [f"v{CACHE_VERSION}"]
+    if source.kind == "folder":
+        for p in sorted(source.path.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                lines.append(f"{p.relative_to(source.path)}|{st.st_size}|{st.st_mtime_ns}")
+    else:
+        with open_zip(source.path) as zf:
+            lines += [f"{info.filename}|{info.CRC}|{info.file_size}" for info in zf.infolist()]
+    return short_digest("\n".join(lines).encode())
+
+
+def load_images(source: DataSource, image_size: int = 32, max_images: int | None = None,
+                cache_dir: Path | None = Path("outputs/cache"), workers: int | None = None,
+                verbose: bool = True) -> torch.Tensor:
+    """All faces of a source as one uint8 tensor (N, 3, S, S), decoded once and cached on disk.
+
+    The cache is keyed by the source's contents (see _fingerprint), so a changed zip or folder is
+    decoded again rather than trusted. Corrupt images are skipped with a count.
+    """
+    start = time.perf_counter()
+    names = list_image_names(source)[:max_images]
+    key = short_digest(f"{_fingerprint(source)}|{image_size}|{len(names)}".encode())
+    cache = Path(cache_dir) / f"faces-{key}.npy" if cache_dir else None
+    if cache is not None and cache.exists():
+        try:
+            images = torch.from_numpy(np.load(cache, allow_pickle=False))
+            if images.dtype == torch.uint8 and images.ndim == 4 and images.shape[1:] == (3, image_size, image_size):
+                if verbose:
+                    print(f"Loaded {len(images):,} faces at {image_size}x{image_size} from the cache "
+                          f"{cache} in {time.perf_counter() - start:.2f} s ({source}).")
+                return images
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt below
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    chunk = 1024  # images per decoding job
+    chunks = [names[i:i + chunk] for i in range(0, len(names), chunk)]
+    pool = process_pool(workers)
+    with pool if pool is not None else contextlib.nullcontext():
+        jobs = [(source, chunk, image_size) for chunk in chunks]
+        results = pool.map(_decode_chunk, jobs) if pool else list(map(_decode_chunk, jobs))
+    arrays = [a for a, _ in results]
+    bad_positions = [c * chunk + i for c, (_, idx) in enumerate(results) for i in idx]
+    bad = [names[p] for p in bad_positions]
+    pixels = np.concatenate(arrays) if arrays else np.zeros((0, image_size, image_size, 3), np.uint8)
+    if bad:
+        keep = np.ones(len(pixels), bool)
+        keep[bad_positions] = False
+        pixels = pixels[keep]
+        print(f"Skipped {len(bad):,} corrupt image(s), e.g. {', '.join(bad[:3])}.")
+    if len(pixels) == 0:
+        raise FacegenError(f"None of the {len(names):,} images in {source.path} could be decoded (all corrupt). "
+                           f"Download {DATASET_ZIP} again, or point FACEGEN_DATA at a folder of images.")
+    images = torch.from_numpy(np.ascontiguousarray(pixels.transpose(0, 3, 1, 2)))
+    if cache is not None:
+        try:
+            write_atomically(cache, lambda f: np.save(f, images.numpy(), allow_pickle=False))
+        except FacegenError as e:  # a cache that cannot be written costs time next run, nothing more
+            print(f"(Not cached: {e})")
+    if verbose:
+        skipped = set(bad)
+        first_good = next(name for name in names if name not in skipped)
+        try:
+            with Image.open(_first_image_bytes(source, first_good)) as first:
+                original = f"{first.size[0]}x{first.size[1]} {first.format}"
+        except (OSError, zipfile.BadZipFile):
+            original = "original size unknown"
+        print(f"Found {len(names):,} images ({original}) in {source}; decoded {len(images):,} to "
+              f"{image_size}x{image_size} in {time.perf_counter() - start:.1f} s.")
+    return images
+
+
+def _first_image_bytes(source: DataSource, name: str) -> io.BytesIO:
+    """The raw bytes of one image of a source (for reporting its original size)."""
+    if source.kind == "folder":
+        return io.BytesIO((source.path / name).read_bytes())
+    with zipfile.ZipFile(source.path) as zf:
+        return io.BytesIO(zf.read(name))
+
+
+# --- synthetic ------------------------------------------------------------------------------------
+# The synthetic stand-in: cartoon faces in the published zip's layout, for a machine with no data.
+#
+# The zip it writes looks like processed-celeba-small.zip, macOS junk (.DS_Store, __MACOSX/)
+# included, so exactly the same loading code runs on it as on the real faces.
+
+SYNTHETIC_IMAGES = 10_000
+SUPERSAMPLE = 3  # draw at 3x, then box-downsample for antialiasing
+ZIP_DATE = (2020, 1, 1, 0, 0, 0)  # fixed, so the same seed gives the same bytes
+DS_STORE = b"\x00\x00\x00\x01Bud1" + bytes(56)
+APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(56)
+# Monk skin tone scale, lightest to darkest.
+SKIN_TONES = [(246, 237, 228), (243, 231, 219), (247, 234, 208), (234, 218, 186), (215, 189, 150),
+              (160, 126, 86), (130, 92, 67), (96, 65, 52), (58, 49, 42), (41, 36, 32)]
+HAIR_COLOURS = [(20, 16, 14), (28, 22, 18), (62, 40, 24), (105, 68, 38), (150, 100, 55),
+                (222, 190, 118), (196, 158, 86), (160, 62, 26), (150, 150, 150), (214, 212, 206)]
+EYE_COLOURS = [(60, 36, 20), (92, 58, 30), (50, 90, 150), (60, 110, 70), (110, 110, 110)]
+HAIR_STYLES = ["short", "short", "long", "long", "bald", "fringe", "fringe", "side"]
+MOUTHS = ["smile", "smile", "grin", "neutral", "open"]
+
+Colour = tuple[int, int, int]
+T = TypeVar("T")
+
+
+def _pick(rng: np.random.Generator, seq: Sequence[T]) -> T:
+    """Choose one element of seq uniformly."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def _jitter(rng: np.random.Generator, colour: Colour, amount: float) -> Colour:
+    """Randomly perturb a colour by up to +-amount per channel."""
+    return tuple(int(min(255, max(0, c + rng.uniform(-amount, amount)))) for c in colour)
+
+
+def _mix(a: Colour, b: Colour, t: float) -> Colour:
+    """Linear blend of two colours (t=0 gives a, t=1 gives b)."""
+    return tuple(int(x + (y - x) * t) for x, y in zip(a, b))
+
+
+def _box(x: float, y: float, rx: float, ry: float) -> tuple[float, float, float, float]:
+    """Bounding box of an ellipse centred at (x, y) with radii rx, ry."""
+    return (x - rx, y - ry, x + rx, y + ry)
+
+
+def _background(rng: np.random.Generator, size: int) -> Image.Image:
+    """A random two-colour linear gradient, on the supersampled drawing canvas."""
+    grey = rng.uniform(60, 200)
+    c0 = np.array([grey + rng.uniform(-80, 80) for _ in range(3)])
+    c1 = c0 + [rng.uniform(-80, 80) for _ in range(3)]
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.linspace(-0.5, 0.5, 16)
+    t = np.clip(0.5 + np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None], 0, 1)
+    small = np.clip(c0 + (c1 - c0) * t[..., None], 0, 255).astype(np.uint8)
+    s = size * SUPERSAMPLE  # NEAREST upscaling is cheap and undone exactly by the final reduce()
+    return Image.fromarray(small, "RGB").resize((size, size), Image.BILINEAR).resize((s, s), Image.NEAREST)
+
+
+def _draw_hair(d: ImageDraw.ImageDraw, style: str, cx: float, cy: float, fw: float, fh: float,
+               hair: Colour, back: bool, rng: np.random.Generator) -> None:
+    """Draw the hair behind the head (back=True) or on top of it (back=False)."""
+    if style == "bald":
+        if not back and rng.random() < 0.6:  # a fringe of hair around the ears
+            for sx in (-1, 1):
+                d.ellipse(_box(cx + sx * fw * 0.93, cy - fh * 0.25, fw * 0.1, fh * 0.2), fill=hair)
+        return
+    if back:
+        if style == "long":
+            d.rounded_rectangle((cx - fw * 1.25, cy - fh * 0.9, cx + fw * 1.25, cy + fh * rng.uniform(1.0, 1.6)),
+                                radius=fw * 0.6, fill=hair)
+        return
+    top = cy - fh * 1.14
+    line = {"short": 0.45, "long": 0.45, "fringe": 0.2, "side": 0.35}[style] + rng.uniform(-0.08, 0.08)
+    d.chord((cx - fw * 1.08, top, cx + fw * 1.08, top + 2 * (fh * 1.14 - fh * line)), 180, 360, fill=hair)
+    if style == "fringe":  # straight bangs down to the brows
+        d.rectangle((cx - fw * 0.9, cy - fh * 0.75, cx + fw * 0.9, cy - fh * line), fill=hair)
+    elif style == "side":  # a sweep of hair from a side parting
+        sx = _pick(rng, [-1, 1])
+        d.polygon([(cx + sx * fw * 0.2, top + fh * 0.1), (cx - sx * fw * 1.0, cy - fh * 0.15),
+                   (cx - sx * fw * 1.05, cy - fh * 0.7)], fill=hair)
+    for sx in (-1, 1):  # hair at the temples (short) or strands framing the face (long)
+        if style == "long":
+            d.ellipse(_box(cx + sx * fw * 0.98, cy + fh * 0.05, fw * 0.2, fh * 0.75), fill=hair)
+        else:
+            d.ellipse(_box(cx + sx * fw * 0.92, cy - fh * 0.35, fw * 0.14, fh * 0.3), fill=hair)
+
+
+def _draw_mouth(d: ImageDraw.ImageDraw, mouth: str, cx: float, my: float, mw: float, fh: float, lip: Colour,
+                lw: int) -> None:
+    """Draw a smile, a grin, a neutral line or an open mouth centred at (cx, my), mw wide."""
+    if mouth == "smile":
+        d.arc((cx - mw, my - mw * 0.7, cx + mw, my + mw * 0.4), 20, 160, fill=lip, width=lw)
+    elif mouth == "grin":
+        d.chord((cx - mw, my - mw * 0.55, cx + mw, my + mw * 0.5), 0, 180, fill=(90, 20, 30))
+        d.chord((cx - mw * 0.85, my - mw * 0.45, cx + mw * 0.85, my + mw * 0.1), 0, 180, fill=(245, 245, 240))
+    elif mouth == "neutral":
+        d.line([(cx - mw * 0.8, my), (cx + mw * 0.8, my)], fill=lip, width=lw)
+    else:
+        d.ellipse(_box(cx, my + fh * 0.02, mw * 0.45, mw * 0.35), fill=(90, 20, 30),
+                  outline=lip, width=max(1, lw // 2))
+
+
+def _draw_eyes(d: ImageDraw.ImageDraw, rng: np.random.Generator, cx: float, cy: float, fw: float, fh: float,
+               hair: Colour, shade: Colour, style: str) -> tuple[float, float, float, int]:
+    """Draw both eyes and eyebrows; returns their height, spacing, radius and the line width used."""
+    ey = cy - fh * rng.uniform(0.02, 0.12)
+    dx = fw * rng.uniform(0.38, 0.5)
+    er = fw * rng.uniform(0.16, 0.22)
+    iris = _jitter(rng, _pick(rng, EYE_COLOURS), 10)
+    brow = _mix(hair, (0, 0, 0), 0.3) if style != "bald" or rng.random() < 0.5 else shade
+    tilt = rng.uniform(-0.12, 0.18) * fh
+    lw = max(2, int(fh * rng.uniform(0.05, 0.09)))
+    look = rng.uniform(-0.3, 0.3) * er
+    for sx in (-1, 1):
+        ex = cx + sx * dx
+        d.ellipse(_box(ex, ey, er, er * 0.72), fill=(250, 250, 250))
+        d.ellipse(_box(ex + look, ey, er * 0.6, er * 0.6), fill=iris)
+        d.ellipse(_box(ex + look, ey, er * 0.32, er * 0.32), fill=(10, 10, 10))
+        d.ellipse(_box(ex + look + er * 0.2, ey - er * 0.2, er * 0.12, er * 0.12), fill=(255, 255, 255))
+        by = ey - er * 1.3 - fh * 0.05
+        d.line([(ex - sx * er * 1.1, by + tilt * 0.3), (ex + sx * er * 1.2, by - tilt * 0.3)], fill=brow, width=lw)
+    return ey, dx, er, lw
+
+
+def draw_face(rng: np.random.Generator, size: int = 64) -> Image.Image:
+    """Draw one random RGB cartoon face of shape size x size."""
+    s = size * SUPERSAMPLE
+    img = _background(rng, size)
+    d = ImageDraw.Draw(img)
+    k = rng.random() * (len(SKIN_TONES) - 1)  # continuous position on the skin-tone scale
+    skin = _jitter(rng, _mix(SKIN_TONES[int(k)], SKIN_TONES[int(k) + 1], k - int(k)), 8)
+    shade = _mix(skin, (0, 0, 0), 0.25)
+    hair = _jitter(rng, _pick(rng, HAIR_COLOURS), 12)
+    style = _pick(rng, HAIR_STYLES)
+    zoom = rng.uniform(0.92, 1.15)
+    cx, cy = s * (0.5 + rng.uniform(-0.05, 0.05)), s * (0.54 + rng.uniform(-0.04, 0.04))
+    fw = s * 0.27 * zoom * rng.uniform(0.9, 1.08)
+    fh = s * 0.27 * zoom * rng.uniform(1.2, 1.36)
+    shirt = tuple(int(rng.uniform(0, 255)) for _ in range(3))
+
+    _draw_hair(d, style, cx, cy, fw, fh, hair, True, rng)
+    d.ellipse(_box(cx, cy + fh * 2.1, fw * 2.0, fh * 1.1), fill=shirt)                 # shoulders
+    d.rectangle((cx - fw * 0.4, cy + fh * 0.5, cx + fw * 0.4, cy + fh * 1.1), fill=shade)  # neck
+    for sx in (-1, 1):                                                                   # ears
+        d.ellipse(_box(cx + sx * fw * 0.97, cy + fh * 0.02, fw * 0.16, fh * 0.17), fill=shade)
+    d.ellipse(_box(cx, cy, fw, fh), fill=skin)                                          # head
+    _draw_hair(d, style, cx, cy, fw, fh, hair, False, rng)
+
+    ey, dx, er, lw = _draw_eyes(d, rng, cx, cy, fw, fh, hair, shade, style)
+
+    # Nose: a shaded wedge with a nostril line.
+    ny, nl, nw = cy + fh * 0.22, fh * rng.uniform(0.18, 0.3), fw * rng.uniform(0.1, 0.16)
+    d.polygon([(cx, ny - nl), (cx - nw, ny), (cx + nw, ny)], fill=_mix(skin, (0, 0, 0), 0.12))
+    d.line([(cx - nw * 0.6, ny), (cx + nw * 0.6, ny)], fill=_mix(skin, (0, 0, 0), 0.45), width=max(1, lw // 2))
+
+    # Mouth.
+    lip = _mix(skin, (130, 30, 45), 0.6)
+    my, mw = cy + fh * rng.uniform(0.48, 0.56), fw * rng.uniform(0.3, 0.45)
+    _draw_mouth(d, _pick(rng, MOUTHS), cx, my, mw, fh, lip, lw)
+
+    # Optional extras: blush, glasses, beard.
+    if rng.random() < 0.3:
+        for sx in (-1, 1):
+            d.ellipse(_box(cx + sx * fw * 0.55, cy + fh * 0.3, fw * 0.14, fh * 0.07),
+                      fill=_mix(skin, (220, 80, 90), 0.35))
+    if rng.random() < 0.18:
+        frame = _pick(rng, [(15, 15, 15), (120, 70, 30), (180, 180, 190), (150, 20, 30)])
+        for sx in (-1, 1):
+            d.ellipse(_box(cx + sx * dx, ey, er * 1.55, er * 1.3), outline=frame, width=lw)
+        d.line([(cx - dx + er * 1.5, ey), (cx + dx - er * 1.5, ey)], fill=frame, width=lw)
+    if style != "long" and rng.random() < 0.12:
+        d.chord((cx - fw * 0.95, cy - fh * 0.2, cx + fw * 0.95, cy + fh * 1.05), 10, 170, fill=hair)
+        d.ellipse(_box(cx, my, mw * 0.9, mw * 0.35), fill=skin)
+        d.arc((cx - mw, my - mw * 0.5, cx + mw, my + mw * 0.3), 20, 160, fill=lip, width=lw)
+    return img.reduce(SUPERSAMPLE)
+
+
+def _render_jpeg(args: tuple[int, int, int]) -> bytes:
+    """Face number `index` for `seed` as JPEG bytes (the same whichever worker draws it)."""
+    seed, index, size = args
+    buf = io.BytesIO()
+    draw_face(np.random.default_rng([seed, index]), size).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _write_entry(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """Add one zip entry with fixed metadata, so archives are byte-reproducible."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE)
+    info.create_system, info.external_attr = 3, (0o40755 << 16 | 0x10 if name.endswith("/") else 0o644 << 16)
+    zf.writestr(info, data, compress_type=zipfile.ZIP_STORED)
+
+
+def write_synthetic_zip(path: str | os.PathLike, n_images: int = SYNTHETIC_IMAGES, seed: int = 0,
+                        size: int = 64, workers: int | None = None) -> Path:
+    """Atomically write a zip laid out like processed-celeba-small.zip, filled with cartoon faces."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    jobs = ((seed, i, size) for i in range(n_images))
+    try:
+        with zipfile.ZipFile(tmp, "w") as zf, contextlib.ExitStack() as stack:
+            for name in (f"{DATASET_FOLDER}/", f"{DATASET_FOLDER}/celeba/"):
+                _write_entry(zf, name, b"")
+            _write_entry(zf, f"{DATASET_FOLDER}/.DS_Store", DS_STORE)
+            pool = process_pool(workers)
+            if pool is not None:
+                stack.enter_context(pool)
+            faces = pool.imap(_render_jpeg, jobs, chunksize=250) if pool else map(_render_jpeg, jobs)
+            for i, data in enumerate(faces):
+                _write_entry(zf, f"{DATASET_FOLDER}/celeba/{i + 1:06d}.jpg", data)
+            _write_entry(zf, f"__MACOSX/{DATASET_FOLDER}/._000001.jpg", APPLE_DOUBLE)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# --- locate ---------------------------------------------------------------------------------------
+# Where the faces come from: FACEGEN_DATA, beside the notebook, a download, or the synthetic stand-in
+# (FACEGEN_DATA=synthetic: the stand-in at once, without searching or downloading).
+
+SYNTHETIC = "synthetic"  # FACEGEN_DATA=synthetic: the stand-in, without searching or downloading
+
+
+def find_dataset(data: str = "", search_dir: Path | None = None, out_dir: Path = Path("outputs"),
+                 seed: int = 0, download: bool = True, max_images: int | None = None) -> DataSource:
+    """FACEGEN_DATA -> a zip or folder beside the notebook (search_dir: the working folder, which Jupyter
+    makes the notebook's) -> a download -> a synthetic stand-in (10,000 cartoon faces, or max_images
+    when fewer will be used). data="synthetic" goes straight to the stand-in."""
+    search_dir = Path.cwd() if search_dir is None else Path(search_dir)
+    if data == SYNTHETIC:
+        return synthetic_dataset(out_dir, seed, max_images, "FACEGEN_DATA=synthetic: using SYNTHETIC cartoon faces.")
+    if data:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise FacegenError(f"FACEGEN_DATA={data} does not exist. Point it at {DATASET_ZIP} or a folder "
+                               "of images, or unset it to use the data beside the notebook.")
+        source = DataSource("folder" if path.is_dir() else "zip", path.resolve())
+        list_image_names(source)  # a bad zip or an empty folder fails here, clearly
+        return source
+    for candidate, kind in ((search_dir / DATASET_ZIP, "zip"), (search_dir / DATASET_FOLDER, "folder")):
+        if candidate.exists():
+            return DataSource(kind, candidate.resolve())
+    if download and (path := download_dataset(search_dir / DATASET_ZIP)) is not None:
+        return DataSource("zip", path.resolve())
+    return synthetic_dataset(out_dir, seed, max_images, "NO REAL FACES FOUND: using SYNTHETIC cartoon faces instead.")
+
+
+def synthetic_dataset(out_dir: Path, seed: int, max_images: int | None, headline: str) -> DataSource:
+    """The synthetic stand-in (drawn once into out_dir/data), announced so nobody mistakes it for faces."""
+    n_images = min(max_images or SYNTHETIC_IMAGES, SYNTHETIC_IMAGES)
+    path = Path(out_dir) / "data" / f"synthetic-faces-seed{seed}-{n_images}.zip"
+    print("=" * 78)
+    print(headline)
+    print(f"For real faces, put {DATASET_ZIP} beside the notebook or set FACEGEN_DATA (see README).")
+    print("=" * 78)
+    if not path.exists():
+        start = time.perf_counter()
+        write_synthetic_zip(path, n_images, seed=seed)
+        print(f"Drew {n_images:,} synthetic faces into {path} in {time.perf_counter() - start:.1f} s.")
+    return DataSource("synthetic", path.resolve())

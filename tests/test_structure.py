@@ -1,0 +1,44 @@
+"""The structure README.md draws is what the imports show: facegen's rooms import only the rooms
+drawn above them (so no import circle), and none imports helpers.py or the notebook's checks."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+FACEGEN = Path(__file__).resolve().parent.parent / "facegen"
+# each room -> the rooms it may import (README: the drawing of facegen/ under the table of files); checks.* may import checks.common and
+# the checks package's own modules
+MAY_IMPORT = {
+    "settings": set(), "dataset": set(), "runs": {"settings"}, "fast_step": {"settings"},
+    "pictures": {"runs"}, "fid": {"runs"}, "pretrained": set(), "notebook_errors": {"checks.common"},
+}
+
+
+def imports(path: Path) -> set[str]:
+    """The facegen modules a file imports (facegen/__init__'s shared names do not count)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("facegen"):
+            if node.module == "facegen":
+                found |= {a.name for a in node.names if (FACEGEN / f"{a.name}.py").exists()}
+            elif node.module == "facegen.checks":
+                found |= {f"checks.{a.name}" for a in node.names}
+            else:
+                found.add(node.module.removeprefix("facegen."))
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            assert not any(n.split(".")[0] in ("helpers", "problem_unittests") for n in names), \
+                f"{path.name} imports {names}: facegen never imports the notebook's modules"
+    return found
+
+
+def test_every_room_imports_only_the_rooms_drawn_above_it():
+    rooms = {p.stem for p in FACEGEN.glob("*.py")} - {"__init__"}
+    assert rooms == set(MAY_IMPORT), "a room was added or removed: draw it in README.md and here"
+    for room, allowed in MAY_IMPORT.items():
+        assert imports(FACEGEN / f"{room}.py") <= allowed, f"{room} imports {imports(FACEGEN / f'{room}.py')}"
+
+
+def test_the_checks_import_only_the_checks():
+    for path in (FACEGEN / "checks").glob("*.py"):
+        assert all(m.startswith("checks.") for m in imports(path)), f"checks/{path.name}: {imports(path)}"
