@@ -36,7 +36,7 @@ from facegen.settings import Config, read_environment, read_parameters, training
 from facegen.pictures import (equilibrium, image_grid, nearest_faces, plot_losses, save_images, save_progress_gif,
                               show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
-from facegen.runs import HISTORY_KEYS, Clock
+from facegen.runs import HISTORY_KEYS
 from facegen.runs import fixed_noise, sample_images
 from facegen.dataset import DataSource, list_image_names
 
@@ -202,23 +202,25 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     run = runs.Run.open(out_dir, settings, fresh, (D, G, d_optimizer, g_optimizer, average), sample_size)
     if run.epoch >= epochs:
         return runs.already_complete(run, sampler())
-    clock = Clock(max_minutes)
     D.train(), G.train()
-    with run.training(epochs, clock, steps, log_every, checkpoint_minutes), StopRequest() as stop:
-        while run.epoch < epochs and not (stop.requested or clock.out_of_time()):
+    with runs.Session(run, epochs, max_minutes, steps, log_every, checkpoint_minutes) as session, \
+            StopRequest() as stop:  # the clock, progress bar and loss log; Stop ends a step cleanly
+        while run.epoch < epochs and not (stop.requested or session.out_of_time()):
             for real in run.batches(train_loader):  # this epoch's, after those a resumed run has done
                 d_loss, g_loss, d_real, d_fake = train_step(D, G, d_optimizer, g_optimizer, real, z_size, smooth)
                 if average is not None:
-                    update_average(average, G, average_decay(run.steps_done, ema_decay))
-                run.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar
-                if stop.requested or clock.out_of_time():
+                    update_average(average, G, average_decay(session.steps_done, ema_decay))
+                session.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar
+                if stop.requested or session.out_of_time():
                     break
-                run.save_if_due()  # a checkpoint every checkpoint_minutes
-            if run.epoch_complete():
-                run.end_epoch(sampler())  # samples from the fixed z; the epoch's losses
-            run.save()  # a checkpoint after every epoch, and when stopped
+                if session.checkpoint_due():  # every checkpoint_minutes
+                    session.save()
+            session.flush_log()  # the last steps' losses
+            if run.batch == steps:  # the epoch is done: samples from the fixed z; the epoch's losses
+                session.end_epoch(sampler())
+            session.save()  # a checkpoint after every epoch, and when stopped
     why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
-    return _finish(run, why, run.summary(why, train_step), sampler())
+    return _finish(run, why, session, train_step, sampler())
 
 
 def say_unused_hyperparameters(d_optimizer, g_optimizer, train_loader, lr: float, betas: tuple,
@@ -269,14 +271,14 @@ def _steps_per_epoch(loader) -> int:
     return steps
 
 
-def _finish(run: runs.Run, why: str, summary: dict, generator: nn.Module) -> runs.TrainResult:
+def _finish(run: runs.Run, why: str, session: runs.Session, train_step, generator: nn.Module) -> runs.TrainResult:
     """Say how training ended; write what the run trained (generator.pt, CPU tensors, loadable with
     load_generator), samples.png from it, losses.png and summary.json; return the result."""
-    state, folder = run.state, run.folder
+    state, folder, summary = run.state, run.folder, session.summary(why, train_step)
     if why == "stop":
         print(f"Stopped at {state.where()}; saved {folder / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
-        print(f"Stopped after the time limit of {run.clock.limit / 60:g} minutes, at {state.where()}: "
+        print(f"Stopped after the time limit of {session.clock.limit / 60:g} minutes, at {state.where()}: "
               f"{runs.what_to_expect(state.epoch)} For better faces: more minutes (FACEGEN_MINUTES=30; running again "
               "resumes), a GPU (40 epochs in minutes), or the pretrained generator (FACEGEN_PRETRAINED=1).")
     if not state.samples_per_epoch:  # a run that ended inside its first epoch

@@ -460,12 +460,10 @@ def checkpoint_state(run: RunState, settings: dict, models: tuple, seconds: floa
 
 
 class Run:
-    """One training run: its folder, where it stands, its log, progress bar and checkpoints.
-
-    Run.open finds the folder for the settings and resumes it; inside `with run.training(...)`,
-    batches() serves this epoch's batches, log() records train_step's four values, save_if_due()
-    and save() write checkpoint.pt (in the background), end_epoch() draws the fixed z.
-    """
+    """One training run as it stands: its folder, settings, networks and optimizers, where it is
+    (RunState) and its checkpoint file. Run.open finds the folder for the settings and, when it
+    exists, loads its checkpoint; batches() serves the rest of this epoch; save() writes checkpoint.pt
+    in the background. The clock, progress bar and loss log of one sitting are a Session's."""
 
     def __init__(self, folder: Path, settings: dict, models: tuple, state: RunState, device: torch.device):
         self.folder, self.settings, self.models, self.state, self.device = folder, settings, models, state, device
@@ -479,31 +477,14 @@ class Run:
         return cls(folder, settings, models, state or RunState(fixed_noise(sample_size, settings["z_size"],
                                                                            settings["seed"]).to(device)), device)
 
-    def training(self, epochs: int, clock, steps_per_epoch: int, log_every: int | None, checkpoint_minutes: float):
-        """Enter before the loop: the progress bar and the loss log; on leaving, the last checkpoint lands."""
-        self.clock, self.steps_per_epoch, self.epochs = clock, steps_per_epoch, epochs
-        self.every, self.last_save = checkpoint_minutes * 60, clock.elapsed()
-        self.images_at_start = self.state.images_seen
-        self.bar = ProgressBar(clock, self.state.epoch * steps_per_epoch + self.state.batch, epochs * steps_per_epoch)
-        self.losses = LossLog(self.state, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch,
-                              self.bar, self.writer)
-        return self
-
-    def __enter__(self) -> Run:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()
-        self.writer.wait()
-
     @property
     def epoch(self) -> int:
         return self.state.epoch
 
     @property
-    def steps_done(self) -> int:
-        """Training steps of the whole run so far (the one under way included)."""
-        return self.state.epoch * self.steps_per_epoch + self.state.batch
+    def batch(self) -> int:
+        """Batches of the current epoch done so far."""
+        return self.state.batch
 
     def batches(self, loader):
         """This epoch's batches on the device, after those a resumed run has already done. A loader
@@ -519,51 +500,83 @@ class Run:
             self.state.batch, self.state.images_seen = self.state.batch + 1, self.state.images_seen + len(images)
             yield images.to(self.device, non_blocking=True)
 
+    def save(self, seconds_this_session: float) -> None:
+        """Write checkpoint.pt: serialised now, written in the background (the previous one becomes .prev.pt)."""
+        seconds = self.state.seconds_before + seconds_this_session
+        self.writer.save(checkpoint_state(self.state, self.settings, self.models, seconds, self.device))
+
+
+class Session:
+    """One sitting of training a Run, from `with Session(...)` to its end: the clock (and its time
+    limit), the progress bar, the loss log and when to save. Leaving it closes the bar and waits for
+    the last checkpoint to land."""
+
+    def __init__(self, run: Run, epochs: int, max_minutes: float | None, steps_per_epoch: int,
+                 log_every: int | None = None, checkpoint_minutes: float = 2.0):
+        self.run, self.epochs, self.steps_per_epoch = run, epochs, steps_per_epoch
+        self.clock = Clock(max_minutes)
+        self.every, self.last_save = checkpoint_minutes * 60, self.clock.elapsed()
+        self.images_at_start = run.state.images_seen
+        self.bar = ProgressBar(self.clock, self.steps_done, epochs * steps_per_epoch)
+        self.losses = LossLog(run.state, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch,
+                              self.bar, run.writer)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
+        self.run.writer.wait()
+
+    def out_of_time(self) -> bool:
+        return self.clock.out_of_time()
+
+    @property
+    def steps_done(self) -> int:
+        """Training steps of the whole run so far (the one under way included)."""
+        return self.run.state.epoch * self.steps_per_epoch + self.run.state.batch
+
     def log(self, *values) -> None:
         """Add train_step's (d_loss, g_loss, D(x), D(G(z))) to the log; advance the progress bar."""
-        self.losses.add(torch.stack([torch.as_tensor(v, device=self.device).detach().float().reshape(())
+        self.losses.add(torch.stack([torch.as_tensor(v, device=self.run.device).detach().float().reshape(())
                                      for v in values]))
         self.bar.advance()
 
-    def epoch_complete(self) -> bool:
-        """Log what is left of the last interval; True when every batch of the epoch is done."""
+    def flush_log(self) -> None:
+        """Log the means of the steps since the last log line (the end of an epoch, or a stop)."""
         self.losses.flush()
-        return self.state.batch == self.steps_per_epoch
+
+    def checkpoint_due(self) -> bool:
+        """Whether the last checkpoint is older than checkpoint_minutes, right after a log line (so the
+        saved history is whole)."""
+        return self.clock.elapsed() - self.last_save > self.every and self.losses.count == 0
+
+    def save(self) -> None:
+        self.run.save(self.clock.elapsed())
+        self.last_save = self.clock.elapsed()
 
     def end_epoch(self, generator: nn.Module) -> None:
         """Draw the fixed z, print the epoch's losses, and count the epoch."""
-        run, h = self.state, self.state.history
-        run.samples_per_epoch.append(sample_images(generator, run.fixed_z))
-        self.bar.write(f"Epoch {run.epoch + 1:3d}/{self.epochs} | d_loss {h['d_loss'][-1]:.4f} | g_loss "
+        state, h = self.run.state, self.run.state.history
+        state.samples_per_epoch.append(sample_images(generator, state.fixed_z))
+        self.bar.write(f"Epoch {state.epoch + 1:3d}/{self.epochs} | d_loss {h['d_loss'][-1]:.4f} | g_loss "
                        f"{h['g_loss'][-1]:.4f} | D(x) {h['d_real'][-1]:.3f} | D(G(z)) {h['d_fake'][-1]:.3f}")
-        run.epoch, run.batch = run.epoch + 1, 0
-
-    def save(self) -> None:
-        """Write checkpoint.pt: serialised now, written in the background (the previous one becomes .prev.pt)."""
-        seconds = self.state.seconds_before + self.clock.elapsed()
-        self.writer.save(checkpoint_state(self.state, self.settings, self.models, seconds, self.device))
-        self.last_save = self.clock.elapsed()
-
-    def save_if_due(self) -> None:
-        """A checkpoint when the last is older than checkpoint_minutes, right after a log line (so the
-        saved history is whole)."""
-        if self.clock.elapsed() - self.last_save > self.every and self.losses.count == 0:
-            self.save()
+        state.epoch, state.batch = state.epoch + 1, 0
 
     def summary(self, why: str, train_step) -> dict:
         """What summary.json says about this run."""
-        if self.device.type == "cuda":
+        run, state, seconds = self.run, self.run.state, self.clock.elapsed()
+        if run.device.type == "cuda":
             torch.cuda.synchronize()
-        run, seconds = self.state, self.clock.elapsed()
-        last = {k: run.history[k][-1] if run.history[k] else None for k in ("d_loss", "g_loss")}
-        return {"images_per_second": round((run.images_seen - self.images_at_start) / max(seconds, 1e-9), 1),
-                "images_seen": run.images_seen, "epochs_completed": run.epoch, "steps_in_last_epoch": run.batch,
-                "seconds_training": round(run.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
-                "device": device_name(self.device), "precision": getattr(train_step, "precision", "fp32"),
+        last = {k: state.history[k][-1] if state.history[k] else None for k in ("d_loss", "g_loss")}
+        return {"images_per_second": round((state.images_seen - self.images_at_start) / max(seconds, 1e-9), 1),
+                "images_seen": state.images_seen, "epochs_completed": state.epoch, "steps_in_last_epoch": state.batch,
+                "seconds_training": round(state.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
+                "device": device_name(run.device), "precision": getattr(train_step, "precision", "fp32"),
                 "cuda_graph": getattr(train_step, "graph", None) is not None, "threads": torch.get_num_threads(),
-                "batch_size": self.settings["batch_size"], "ema_decay": self.settings.get("ema_decay"),
-                "stopped_by": why, "dataset": {"source": self.settings.get("data"), "images": self.settings["images"]},
-                **last, "resumed": run.seconds_before > 0, "run": str(self.folder), "settings": self.settings}
+                "batch_size": run.settings["batch_size"], "ema_decay": run.settings.get("ema_decay"),
+                "stopped_by": why, "dataset": {"source": run.settings.get("data"), "images": run.settings["images"]},
+                **last, "resumed": state.seconds_before > 0, "run": str(run.folder), "settings": run.settings}
 
 
 @dataclasses.dataclass
