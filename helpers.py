@@ -2,15 +2,15 @@
 
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
-3. Display       show_images, save_images, plot_losses, save_progress_gif, nearest_faces (facegen/pictures.py);
-                 draw_game, draw_networks, draw_training_step, plot_generator_losses (facegen/pictures.py)
+3. Pictures      show_images, plot_losses, save_progress_gif, nearest_faces, draw_game, draw_networks,
+                 draw_training_step, plot_generator_losses (facegen/pictures.py); count_parameters
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, load_pretrained, fid (from facegen/); interpolate
 
 Every piece the lesson is about (the networks, the initialisation, the losses, the training step)
 lives in the notebook itself. What a learner never needs to read (zip safety, the decode cache,
 the synthetic faces, run folders and checkpoints, the CUDA graph, FID's Inception network) lives in
-the package facegen/, one job per module.
+the package facegen/, a few rooms with one job each.
 """
 from __future__ import annotations
 
@@ -22,32 +22,29 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from facegen import FacegenError, runs
-from facegen import write_json
-from facegen.runs import load_generator, save_generator
-from facegen.dataset import load_images
-from facegen.pictures import draw_game, draw_networks, draw_training_step, plot_generator_losses
-from facegen.settings import pick_device
+from facegen import FacegenError, count_parameters, runs, write_json
+from facegen.checks.optimizers import parameters_problem
+from facegen.dataset import DataSource, find_dataset, list_image_names, load_images
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available
-from facegen.runs import StopRequest
-from facegen.dataset import find_dataset
-from facegen.settings import Config, read_environment, read_parameters, training_budget
-from facegen.pictures import (equilibrium, image_grid, nearest_faces, plot_losses, save_images, save_progress_gif,
-                              show_images)
+from facegen.pictures import (draw_game, draw_networks, draw_training_step, equilibrium, image_grid, nearest_faces,
+                              plot_generator_losses, plot_losses, save_images, save_progress_gif, show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
-from facegen.runs import HISTORY_KEYS
-from facegen.runs import fixed_noise, sample_images
-from facegen.dataset import DataSource, list_image_names
+from facegen.runs import HISTORY_KEYS, StopRequest, fixed_noise, load_generator, sample_images, save_generator
+from facegen.settings import pick_device, read_environment, read_parameters, training_budget
 
-# Used by the notebook through helpers, defined in facegen/ (the one module the notebook imports is this one).
 TrainResult = runs.TrainResult
-__all__ = ["ASSETS", "Config", "FacegenError", "FastStep", "draw_game", "draw_networks", "draw_training_step",
-           "equilibrium", "fid", "fid_available", "find_dataset", "image_grid", "load_generator",
-           "load_images", "load_pretrained", "nearest_faces", "pick_device", "plot_generator_losses", "plot_losses",
-           "read_environment", "read_parameters", "sample_images", "save_images", "save_progress_gif", "show_images",
-           "training_budget", "write_json"]
+# What the notebook (and the tests) use through helpers, defined in facegen/: helpers is the one module they import.
+__all__ = ["ASSETS", "DataSource", "FacegenError", "FastStep", "TrainResult", "count_parameters", "draw_game",
+           "draw_networks", "draw_training_step", "equilibrium", "fid", "fid_available", "find_dataset", "image_grid",
+           "list_image_names", "load_generator", "load_images", "load_pretrained", "nearest_faces", "pick_device",
+           "plot_generator_losses", "plot_losses", "read_environment", "read_parameters", "sample_images",
+           "save_progress_gif", "show_images", "training_budget", "write_json"]
 
+
+# ----------------------------------------------------------------------------------------------
+# 1. Settings: read_environment, pick_device, training_budget (facegen/settings.py); explain_stubs
+# ----------------------------------------------------------------------------------------------
 
 def explain_stubs() -> None:
     """In Jupyter, show a NotImplementedError (a step of the exercise not written yet) as one line
@@ -150,12 +147,9 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
 
 
 # ----------------------------------------------------------------------------------------------
-# 3. Display: show_images, save_images, plot_losses, save_progress_gif (in facegen/pictures.py)
+# 3. Pictures and numbers: show_images, plot_losses, save_progress_gif, nearest_faces, the diagrams
+#    (facegen/pictures.py), count_parameters (facegen/__init__.py): what the notebook shows
 # ----------------------------------------------------------------------------------------------
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters of a model."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -243,20 +237,13 @@ def say_unused_hyperparameters(d_optimizer, g_optimizer, train_loader, lr: float
 
 
 def check_optimizers(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer) -> None:
-    """Refuse, in one line, optimizers that do not hold exactly D's and G's current parameters."""
-    for name, optimizer, net, other in (("d_optimizer", d_optimizer, "D", "G"), ("g_optimizer", g_optimizer, "G", "D")):
-        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        own, others = ({id(p) for p in m.parameters()} for m in ((D, G) if net == "D" else (G, D)))
-        if held == own:
-            continue
-        if held == others:
-            why = f"holds {other}'s parameters: the optimizers are swapped"
-        elif not held & own:
-            why = f"holds none of {net}'s current parameters: {net} was rebuilt after the optimizers were made"
-        else:
-            why = f"holds {len(held & own)} of {net}'s {len(own)} parameter tensors (and {len(held - own)} others)"
-        raise FacegenError(f"{name} {why}. Make it with {net}.parameters() and run the optimizers' cell (step 7) "
-                           "again after building the networks.")
+    """Refuse, in one line, optimizers that do not hold exactly D's and G's current parameters (in the
+    words of step 7's check, facegen/checks/optimizers.py)."""
+    for name, optimizer, own, other in (("d_optimizer", d_optimizer, "D", "G"), ("g_optimizer", g_optimizer, "G", "D")):
+        nets = {"D": D, "G": G}
+        problem = parameters_problem(optimizer, own, nets[own], other, nets[other])
+        if problem:
+            raise FacegenError(f"{name} {problem} (step 7).")
 
 
 def _steps_per_epoch(loader) -> int:

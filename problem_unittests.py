@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from facegen import count_parameters
 from facegen.checks import average, networks, optimizers, training_step, weights
 from facegen.checks.common import PASSED, CheckFailed  # noqa: F401 - re-exported for the notebook and the tests
 from facegen.checks.common import checked, last_layer as _last_layer, run as _run
@@ -121,17 +122,13 @@ def check_dataloader(loader, image_size: int = 32) -> None:
 
 # --- Step 4: the networks -----------------------------------------------------------------------
 
-def _n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @checked
 def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> None:
     """D maps (B, 3, S, S) to (B, 1) logits (S = image_size), for several batch sizes (2 included) and conv_dims."""
     sizes = {}
     for conv_dim in (64, 32):
         D = _run(f"Discriminator(conv_dim={conv_dim})", Discriminator, conv_dim).to(device)
-        sizes[conv_dim] = _n_params(D)
+        sizes[conv_dim] = count_parameters(D)
         for batch_size in (2, 16, 64):
             x = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
             with networks.watch_linears(D) as wrong_sizes:  # names the nn.Linear that gets the wrong size
@@ -184,7 +181,7 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
             spread = out.std(dim=0).mean().item()  # across the batch: does the image depend on z?
             assert spread > 1e-4, "expected images that vary with z, got the same image for every z"
     networks.check_g_layers(G, z)
-    assert _n_params(Generator(z_size=100, conv_dim=64)) != _n_params(Generator(z_size=100, conv_dim=32)), \
+    assert count_parameters(Generator(z_size=100, conv_dim=64)) != count_parameters(Generator(z_size=100, conv_dim=32)), \
         "Generator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim * 8, conv_dim * 4, ...)"
 

@@ -13,7 +13,7 @@ For the notebook (through helpers.py), lowest first (each imports only those abo
     pretrained     the shipped generator in the project's own copy of the lesson's Generator
     notebook_errors  one line for a stub, a failed check, or a cell run ahead of its step
 For the checks (through problem_unittests.py): the checks/ package, one module per step (its index).
-This file: what every room shares (FacegenError, atomic writes, a content digest).
+This file: what every room shares (FacegenError, atomic writes, a content digest, count_parameters).
 
 No module here imports helpers.py; helpers.py imports from here.
 """
@@ -57,3 +57,8 @@ def write_atomically(path: Path, write: Callable) -> None:
 def write_json(path: Path, data: dict) -> None:
     """Write a dict as pretty JSON, atomically."""
     write_atomically(Path(path), lambda f: f.write(json.dumps(data, indent=2).encode()))
+
+
+def count_parameters(model) -> int:
+    """The number of trainable parameters of a model (step 4 shows it; the checks compare sizes with it)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

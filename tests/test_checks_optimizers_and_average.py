@@ -87,7 +87,7 @@ OPTIMIZER_MISTAKES = {
     "made-before-the-networks-were-rebuilt": (
         lambda D, G, old: (adam(old), adam(G)),
         r"^d_optimizer holds none of D's current parameters: it was made for a D built before this one\. Run the "
-        r"optimizer cell again after building the networks \(" + FIX_D + r"\)"),
+        r"optimizer cell again after building the networks: " + FIX_D),
     "g-made-before-g-was-rebuilt": (
         lambda D, G, old: (adam(D), adam(copy.deepcopy(G))), r"^g_optimizer holds none of G's current parameters"),
     "some-parameters": (lambda D, G, old: (torch.optim.Adam(list(D.parameters())[:-2], lr=LR, betas=BETAS), adam(G)),

@@ -187,9 +187,10 @@ def test_more_epochs_after_a_finished_run_trains_only_the_extra_ones(nb, finishe
 
 # --- Optimizers that do not hold the networks' parameters --------------------------------------------------
 
-@pytest.mark.parametrize("mistake, words", [("swapped", "holds G's parameters: the optimizers are swapped"),
-                                            ("left-over", "holds none of D's current parameters: D was rebuilt"),
-                                            ("part", "holds 1 of D's")])
+@pytest.mark.parametrize("mistake, words", [("swapped", "holds G's parameters, not D's (are the two optimizers swapped?)"),
+                                            ("left-over", "holds none of D's current parameters: it was made for a D "
+                                                          "built before this one"),
+                                            ("part", "misses 12 of D's parameter tensors")])
 def test_optimizers_that_do_not_hold_the_networks_parameters_are_refused_in_one_line(nb, tmp_path, mistake, words):
     D, G, d_opt, g_opt = nets(nb)
     if mistake == "swapped":

@@ -161,19 +161,19 @@ def test_outside_the_main_thread_it_changes_nothing(sigint_guard):
     assert seen == [(False, guard)] and signal.getsignal(signal.SIGINT) is guard
 
 
-def slow_steps(nb: dict, delay: list, done: list, stop_after: float | None = None):
+def slow_steps(nb: dict, delay: list, done: list, pressed: list | None = None, stop_after: float = 0.0):
     """The notebook's train_step, delay[0] seconds slower; appends 1 to `done` as each step starts. With
-    stop_after, the first step starts a timer that presses Stop (SIGINT) stop_after seconds later and
-    puts the number of steps started by then first in `done`. The code is the same whatever the
-    arguments, so calls with other arguments are the same run."""
+    `pressed`, the first step starts a timer that presses Stop (SIGINT) stop_after seconds later and
+    appends to `pressed` the number of steps started by then (1: during the first step). The code is
+    the same whatever the arguments, so calls with other arguments are the same run."""
     notebook_step = nb["train_step"]
 
     def press_stop_later():
-        done.insert(0, len(done))
+        pressed.append(len(done))
         os.kill(os.getpid(), signal.SIGINT)
 
     def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
-        if not done and stop_after is not None:
+        if not done and pressed is not None:
             timer = threading.Timer(stop_after, press_stop_later)
             timer.daemon = True
             timer.start()
@@ -187,16 +187,16 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
                                                                      no_loss_plot):
     # 2 epochs of 8 steps of at least 0.1 s: the Stop, 0.3 s after the first step starts, comes mid-epoch.
     epochs, steps_per_epoch, n_images = 2, 8, 128
-    done = []
+    done, pressed = [], []
     try:
         result = run_train(nb, tmp_path, epochs=epochs, n_images=n_images,
-                           train_step=slow_steps(nb, [0.1], done, stop_after=0.3))
+                           train_step=slow_steps(nb, [0.1], done, pressed, stop_after=0.3))
     except KeyboardInterrupt:
         pytest.fail("train() let the first SIGINT through as KeyboardInterrupt instead of stopping cleanly")
     out = capsys.readouterr().out
     assert sigint_guard == [], "the SIGINT reached the test's guard, not train()"
-    assert done and done[0] != 1, "the Stop was never pressed: training ended first"
-    started_at_stop, steps = done[0], len(done) - 1
+    assert len(pressed) == 1, "the Stop was never pressed: training ended first"
+    started_at_stop, steps = pressed[0], len(done)
     stopped = [line for line in out.splitlines() if line.startswith("Stopped at")]
     assert len(stopped) == 1, f"expected one 'Stopped at' line: {out!r}"
     assert "again to resume" in stopped[0] and "checkpoint.pt" in stopped[0], stopped[0]

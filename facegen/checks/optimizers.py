@@ -25,26 +25,27 @@ def _make(net: str, lr: float, betas: tuple) -> str:
     return f"torch.optim.Adam({net}.parameters(), lr={lr:g}, betas={tuple(betas)})"
 
 
-def _check_parameters(name: str, optimizer, nets: dict, lr: float, betas: tuple) -> None:
-    """optimizer holds exactly the current parameters of its own network (nets: own name first, then the other)."""
-    (own, net), (other, other_net) = nets.items()
+def parameters_problem(optimizer, own: str, net: nn.Module, other: str, other_net: nn.Module) -> str | None:
+    """What is wrong with the parameters `optimizer` holds, as the end of a sentence that starts with its
+    name, or None when it holds exactly `net`'s current parameters. check_optimizers and helpers.train
+    (which refuses to train with such optimizers) both say it this way."""
     held = {id(p) for p in _held(optimizer)}
     mine, theirs = {id(p) for p in net.parameters()}, {id(p) for p in other_net.parameters()}
-    fix = f"{name} = {_make(own, lr, betas)}"
     if held & theirs and not held & mine:
-        raise CheckFailed(f"{name} holds {other}'s parameters, not {own}'s (are the two optimizers swapped?): {fix}")
+        return f"holds {other}'s parameters, not {own}'s (are the two optimizers swapped?)"
     if held & theirs:
-        raise CheckFailed(f"{name} holds {other}'s parameters as well as {own}'s: each optimizer updates its own "
-                          f"network only: {fix}")
+        return f"holds {other}'s parameters as well as {own}'s: each optimizer updates its own network only"
     if not held & mine:
-        raise CheckFailed(f"{name} holds none of {own}'s current parameters: it was made for a {own} built before "
-                          f"this one. Run the optimizer cell again after building the networks ({fix})")
+        return (f"holds none of {own}'s current parameters: it was made for a {own} built before this one. Run the "
+                "optimizer cell again after building the networks")
     missing = [n for n, p in net.named_parameters() if id(p) not in held]
-    if missing or held - mine:
-        what = f"misses {len(missing)} of {own}'s parameter tensors ({', '.join(missing[:3])}" + \
-               (", ...)" if len(missing) > 3 else ")") if missing else \
-               f"also holds {len(held - mine)} tensors that are not {own}'s current parameters"
-        raise CheckFailed(f"{name} {what}: give it all of {own}.parameters(): {fix}")
+    if missing:
+        return (f"misses {len(missing)} of {own}'s parameter tensors ({', '.join(missing[:3])}"
+                + (", ...)" if len(missing) > 3 else ")") + f": give it all of {own}.parameters()")
+    if held - mine:
+        return (f"also holds {len(held - mine)} tensors that are not {own}'s current parameters: give it all of "
+                f"{own}.parameters()")
+    return None
 
 
 def _check_settings(name: str, optimizer, own: str, lr: float, betas: tuple) -> None:
@@ -75,5 +76,8 @@ def check(d_optimizer, g_optimizer, D: nn.Module, G: nn.Module, lr: float, betas
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise CheckFailed(f"{name} is a {type(optimizer).__name__}, not an optimizer: "
                               f"{name} = {_make(own, lr, betas)}")
-        _check_parameters(name, optimizer, nets, lr, betas)
+        (_, net), (other, other_net) = nets.items()
+        problem = parameters_problem(optimizer, own, net, other, other_net)
+        if problem:
+            raise CheckFailed(f"{name} {problem}: {name} = {_make(own, lr, betas)}")
         _check_settings(name, optimizer, own, lr, betas)
