@@ -15,6 +15,7 @@ the package facegen/, a few rooms with one job each.
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 from typing import Callable
 
@@ -171,33 +172,59 @@ def averaged_generator(average: nn.Module, G: nn.Module) -> nn.Module:
     return average
 
 
+RECIPE = {  # what train's recipe may hold, with the defaults of what it leaves out
+    "epochs": None,          # required: epochs to train (a resumed run counts the epochs it has done)
+    "max_minutes": None,     # stop after this long (None: no time limit)
+    "z_size": 100,           # the length of z
+    "smooth": True,          # one-sided label smoothing (real faces labelled 0.9)
+    "ema_decay": 0.999,      # the weight average's decay (None: no average)
+    "seed": 0,               # the fixed z and the run's name
+    "data": "",              # what the faces are (in the run's settings)
+    "sample_size": 64,       # faces drawn from the fixed z after each epoch
+    "log_every": None,       # steps per log line (None: about 4 an epoch, at most 50 steps)
+    "checkpoint_minutes": 2.0,  # a checkpoint at least this often, besides each epoch's end
+}
+
+
+def read_recipe(recipe: dict) -> dict:
+    """train's recipe with the defaults filled in; a key it does not know, or no epochs, refused in one line."""
+    unknown = sorted(set(recipe) - set(RECIPE))
+    if unknown:
+        nearest = difflib.get_close_matches(unknown[0], RECIPE, n=1, cutoff=0.5)
+        raise FacegenError(f"train's recipe has no {unknown[0]!r}"
+                           + (f": did you mean {nearest[0]!r}?" if nearest else "") + f" It takes {', '.join(RECIPE)}.")
+    if recipe.get("epochs") is None:
+        raise FacegenError("train's recipe needs \"epochs\": how many epochs to train.")
+    return {**RECIPE, **recipe}
+
+
 def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
-          train_step: Callable, train_loader, epochs: int, z_size: int = 100, *, smooth: bool = True,
-          ema_decay: float | None = 0.999, seed: int = 0, max_minutes: float | None = None,
-          out_dir: Path = Path("outputs"), fresh: bool = False, data: str = "", sample_size: int = 64,
-          log_every: int | None = None, checkpoint_minutes: float = 2.0,
-          update_average: Callable | None = None) -> runs.TrainResult:
-    """Train D and G: train_step on every batch of train_loader, for `epochs` epochs or `max_minutes`.
-    With ema_decay, update_average(average, G, decay) (step 8) keeps a weight average of G after every
-    step, and every sample is drawn from it.
+          train_step: Callable, train_loader, *, recipe: dict, update_average: Callable | None = None,
+          out_dir: Path = Path("outputs"), fresh: bool = False) -> runs.TrainResult:
+    """Train D and G: train_step on every batch of train_loader, as the recipe says (RECIPE: epochs, and
+    max_minutes, z_size, smooth, ema_decay, seed, ...). With ema_decay, update_average(average, G, decay)
+    (step 8) keeps a weight average of G after every step, and every sample is drawn from it.
 
     The run lives in a folder under out_dir/runs/ named by its settings (facegen/runs.py): the same
     settings resume it, other settings (or fresh=True) start a new folder. Stop (or Ctrl-C) finishes
     the step, saves and returns; pressed twice, it interrupts at once.
     """
+    r = read_recipe(recipe)
+    epochs, z_size, smooth, ema_decay = r["epochs"], r["z_size"], r["smooth"], r["ema_decay"]
     check_optimizers(D, G, d_optimizer, g_optimizer)
     steps = _steps_per_epoch(train_loader)
     if ema_decay and update_average is None:
-        raise FacegenError("train(ema_decay=...) needs update_average=, the function of step 8 (or ema_decay=None)")
+        raise FacegenError("a recipe with ema_decay needs train(update_average=...), the function of step 8 (or "
+                           "\"ema_decay\": None)")
     average = copy.deepcopy(G).requires_grad_(False) if ema_decay else None  # the weight average of G
     sampler = (lambda: averaged_generator(average, G)) if average else (lambda: G)  # the generator we sample
     settings = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, z_size=z_size, smooth=smooth,
-                                 ema_decay=ema_decay, seed=seed, data=data)
-    run = runs.Run.open(out_dir, settings, fresh, (D, G, d_optimizer, g_optimizer, average), sample_size)
+                                 ema_decay=ema_decay, seed=r["seed"], data=r["data"])
+    run = runs.Run.open(out_dir, settings, fresh, (D, G, d_optimizer, g_optimizer, average), r["sample_size"])
     if run.epoch >= epochs:
         return runs.already_complete(run, sampler())
     D.train(), G.train()
-    with runs.Session(run, epochs, max_minutes, steps, log_every, checkpoint_minutes) as session, \
+    with runs.Session(run, epochs, r["max_minutes"], steps, r["log_every"], r["checkpoint_minutes"]) as session, \
             StopRequest() as stop:  # the clock, progress bar and loss log; Stop ends a step cleanly
         while run.epoch < epochs and not (stop.requested or session.out_of_time()):
             for real in run.batches(train_loader):  # this epoch's, after those a resumed run has done

@@ -45,9 +45,10 @@ def train(args, nb, images) -> None:
     previous = json.loads((folder / "log.json").read_text())["log"] if (folder / "log.json").exists() else []
     log, done, start = previous, args.resume_from, time.perf_counter()
     for minutes in args.minutes:
-        result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=10_000, z_size=100, smooth=True,
-                               ema_decay=args.ema[0], seed=args.seed, max_minutes=minutes - done,
-                               out_dir=folder / "run", update_average=update_average, checkpoint_minutes=1e9)
+        result = helpers.train(D, G, d_opt, g_opt, step, loader,
+                               recipe={"epochs": 10_000, "z_size": 100, "smooth": True, "ema_decay": args.ema[0],
+                                       "seed": args.seed, "max_minutes": minutes - done, "checkpoint_minutes": 1e9},
+                               out_dir=folder / "run", update_average=update_average)
         done = minutes
         s = result.summary
         entry = {"minutes": minutes, "wall_seconds": round(time.perf_counter() - start, 1),

@@ -39,8 +39,9 @@ def run(nb: dict, images: torch.Tensor, held_out: torch.Tensor, recipe: tuple, s
     loader = helpers.get_dataloader(batch_size, images=images, scale=nb["scale"], seed=seed)
     step = helpers.FastStep(nb["train_step"], D, G, "cpu")
     start = time.perf_counter()
-    result = helpers.train(D, G, d_opt, g_opt, step, loader, epochs=epochs, ema_decay=ema, seed=seed,
-                           out_dir=out_dir, fresh=True, update_average=nb["update_average"], checkpoint_minutes=1e9)
+    result = helpers.train(D, G, d_opt, g_opt, step, loader,
+                           recipe={"epochs": epochs, "ema_decay": ema, "seed": seed, "checkpoint_minutes": 1e9},
+                           out_dir=out_dir, fresh=True, update_average=nb["update_average"])
     minutes = (time.perf_counter() - start) / 60
     score = helpers.fid(result.generator, held_out, n_samples=fid_samples, device=torch.device("cpu"),
                         cache_dir=out_dir / "cache")

@@ -91,9 +91,9 @@ def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb
 
     seen, real_fid, real_train = [], helpers.fid, helpers.train
 
-    def train(D, G, d_opt, g_opt, step, loader, *args, **kw):
-        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["ema_decay"], loader.batch_size))
-        return real_train(D, G, d_opt, g_opt, step, loader, *args, **kw)
+    def train(D, G, d_opt, g_opt, step, loader, **kw):
+        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["recipe"]["ema_decay"], loader.batch_size))
+        return real_train(D, G, d_opt, g_opt, step, loader, **kw)
     monkeypatch.setattr(helpers, "fid", lambda G, real, **kw: real_fid(G, real, **{**kw, "model": CountingFeatures()}))
     monkeypatch.setattr(helpers, "train", train)
     recipes = [(4e-4, 1e-4, 0.99, 16), (2e-4, 2e-4, 0.999, 32)]
