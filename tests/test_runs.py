@@ -376,7 +376,7 @@ def step(*args, **options):
     return nb["train_step"](*args, **options)
 
 result = helpers.train(D, G, d_opt, g_opt, step, loader, out_dir=out_dir, update_average=nb["update_average"],
-                       recipe={"epochs": epochs, "sample_size": 16, "checkpoint_minutes": 0.001})
+                       recipe={{"epochs": epochs, "sample_size": 16, "checkpoint_minutes": 0.001}})
 print("HISTORY", json.dumps(result.history), flush=True)
 """
 EPOCHS = 4
