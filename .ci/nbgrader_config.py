@@ -40,10 +40,13 @@ if sys.argv[1:2] == ["autograde"]:
     course_zip = Path.cwd() / "processed-celeba-small.zip"
     os.environ.setdefault("FACEGEN_DATA", str(course_zip) if course_zip.exists() else "synthetic")
 
-# The feedback: nbgrader's, with the hidden tests' code left out (what they said stays in the
-# outputs) and each graded cell named in the summary (feedback_template/feedback/: one block of nbgrader's page).
+# The feedback: nbgrader's, with the hidden tests' code left out (what they said stays in the outputs).
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
-c.HTMLExporter.template_file = "facegen_feedback.html.j2"
-c.HTMLExporter.extra_template_basedirs = [
-    os.path.join(HERE, "feedback_template"),
-    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates")]
+# `nbgrader generate_feedback` (the command) also names each graded cell in the page's summary
+# (feedback_template/feedback/: one block of nbgrader's page). Only there: the Formgrader renders its
+# grading pages with the same exporter settings, and this template would break them.
+if sys.argv[1:2] == ["generate_feedback"]:
+    c.HTMLExporter.template_file = "facegen_feedback.html.j2"
+    c.HTMLExporter.extra_template_basedirs = [
+        os.path.join(HERE, "feedback_template"),
+        os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates")]

@@ -112,6 +112,8 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
                 time.sleep(0.5)
         assert b"formgrader" in api("/formgrader").lower(), "the Formgrader page did not load"
         for submission in api(f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK}"):
+            page = api(f"/formgrader/submissions/{submission['id']}/").decode()  # the page the teacher grades on
+            assert "check_scale" in page and "reflection" in page, f"the grading page lacks the notebook: {page[:300]}"
             if submission["student"] in scores:
                 grades = api(f"/formgrader/api/grades?submission_id={submission['id']}")
                 reflection = next(g for g in grades if g["name"] == metadata.REFLECTION_ID)
