@@ -1,6 +1,6 @@
 """The shipped generator (assets/generator.pt), in the project's own copy of the lesson's Generator.
 
-The pretrained route and step 12's experiments never load the file into the learner's Generator: a
+The pretrained route and Going further's experiments never load the file into the learner's Generator: a
 correct Generator may keep biases the file lacks, order its layers differently, or be built with the
 GPU recipe's conv_dim 64. They load it into LessonGenerator, built with the file's own sizes.
 """
