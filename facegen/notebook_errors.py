@@ -27,7 +27,7 @@ STEP_OF = {  # the names the notebook's steps define, and the step that defines 
     "weights_init_normal": "step 5", "real_loss": "step 6", "fake_loss": "step 6",
     "d_optimizer": "step 7", "g_optimizer": "step 7", "train_step": "step 7",
     "update_average": "step 8", "result": "step 8", "generator": "step 8", "final_samples": "step 9",
-    "G_trained": "Going further's first cell", "z": "Going further's first cell",
+    "G_trained": "the first cell of Going further", "z": "the first cell of Going further",
 }
 
 
@@ -46,9 +46,10 @@ def brief(shell, etype, evalue, tb, tb_offset=None) -> None:
     if issubclass(etype, CheckFailed):
         shell._showtraceback(etype, evalue, [f"{evalue.check}: {evalue}" if evalue.check else str(evalue)])
     elif issubclass(etype, NameError) and getattr(evalue, "name", None) in STEP_OF and _at_top_level(tb):
-        shell._showtraceback(etype, evalue, [f"NameError: {evalue.name} is not defined yet: it comes from "
-                                             f"{STEP_OF[evalue.name]}. Write that step (or run its cells), then run "
-                                             "this one again."])
+        source = STEP_OF[evalue.name]
+        fix = "Write that step (or run its cells)" if source.startswith("step") else "Run it"
+        shell._showtraceback(etype, evalue, [f"NameError: {evalue.name} is not defined yet: it comes from {source}. "
+                                             f"{fix}, then run this one again."])
     elif str(evalue).startswith(STUB):
         print(f"Not implemented yet: {str(evalue).removeprefix(STUB)}. Write that step, run its cell, then run this "
               "one again.", file=sys.stderr)

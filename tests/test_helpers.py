@@ -335,11 +335,12 @@ def test_running_ahead_of_a_step_names_the_step_in_one_line_and_other_name_error
     nb.cells = [nbformat.v4.new_code_cell("import helpers\nhelpers.explain_stubs()"),
                 nbformat.v4.new_code_cell("print(D)"), nbformat.v4.new_code_cell("import sys\nprint(repr(sys.last_value))"),
                 nbformat.v4.new_code_cell("x = 1\nprint(y_misspelt)"),
-                nbformat.v4.new_code_cell("def f():\n    return G  # a typo for the learner's own g\nf()")]
+                nbformat.v4.new_code_cell("def f():\n    return G  # a typo for the learner's own g\nf()"),
+                nbformat.v4.new_code_cell("print(G_trained)")]
     client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(Path(helpers.__file__).parent)}})
     client.execute()
-    ahead, last, other, inside = (nb.cells[i].outputs for i in (1, 2, 3, 4))
+    ahead, last, other, inside, optional = (nb.cells[i].outputs for i in (1, 2, 3, 4, 5))
     assert [o.output_type for o in ahead] == ["error"] and ahead[0].ename == "NameError"
     assert ahead[0].traceback == ["NameError: D is not defined yet: it comes from step 4. Write that step (or run "
                                   "its cells), then run this one again."]
@@ -348,6 +349,8 @@ def test_running_ahead_of_a_step_names_the_step_in_one_line_and_other_name_error
     assert [o.output_type for o in inside] == ["error"] and len(inside[0].traceback) > 1, \
         "a NameError inside a function keeps its traceback, even for a name a step defines"
     assert not any("comes from step 4" in line for line in inside[0].traceback)
+    assert optional[0].traceback == ["NameError: G_trained is not defined yet: it comes from the first cell of "
+                                     "Going further. Run it, then run this one again."]
 
 
 # ================================================================================================
