@@ -266,8 +266,8 @@ def say_unused_hyperparameters(d_optimizer, g_optimizer, train_loader, lr: float
 def check_optimizers(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer) -> None:
     """Refuse, in one line, optimizers that do not hold exactly D's and G's current parameters (in the
     words of step 7's check, facegen/checks/optimizers.py)."""
+    nets = {"D": D, "G": G}
     for name, optimizer, own, other in (("d_optimizer", d_optimizer, "D", "G"), ("g_optimizer", g_optimizer, "G", "D")):
-        nets = {"D": D, "G": G}
         problem = parameters_problem(optimizer, own, nets[own], other, nets[other])
         if problem:
             raise FacegenError(f"{name} {problem} (step 7).")

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable
 
 
-
 class FacegenError(Exception):
     """A problem the learner can fix; the message says what is wrong and what to do."""
 

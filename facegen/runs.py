@@ -565,9 +565,10 @@ class Session:
 
     def summary(self, why: str, train_step) -> dict:
         """What summary.json says about this run."""
-        run, state, seconds = self.run, self.run.state, self.clock.elapsed()
+        run, state = self.run, self.run.state
         if run.device.type == "cuda":
-            torch.cuda.synchronize()
+            torch.cuda.synchronize()  # the GPU's queued steps count in the time
+        seconds = self.clock.elapsed()
         last = {k: state.history[k][-1] if state.history[k] else None for k in ("d_loss", "g_loss")}
         return {"images_per_second": round((state.images_seen - self.images_at_start) / max(seconds, 1e-9), 1),
                 "images_seen": state.images_seen, "epochs_completed": state.epoch, "steps_in_last_epoch": state.batch,
