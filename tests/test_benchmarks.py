@@ -84,23 +84,34 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
 @pytest.mark.slow
 def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb, tmp_path, monkeypatch):
     """benchmarks/recipe_sweep.py's run(), on a few random faces with a stand-in for Inception: the recipe's learning
-    rates, decay and batch size reach the training, every recipe sees the same number of faces, and FID is measured."""
+    rates, decay, warm-up and batch size reach the training, every recipe sees the same number of faces, and FID is
+    measured after each of the epochs asked for, the run resumed in between."""
     from benchmarks import recipe_sweep
     from tests.builders import random_images
     from tests.test_fid import CountingFeatures
 
-    seen, real_fid, real_train = [], helpers.fid, helpers.train
+    seen, decays, real_fid, real_train = [], [], helpers.fid, helpers.train
 
     def train(D, G, d_opt, g_opt, step, loader, **kw):
-        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["recipe"]["ema_decay"], loader.batch_size))
+        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["recipe"]["ema_decay"],
+                     loader.batch_size, kw["fresh"]))
         return real_train(D, G, d_opt, g_opt, step, loader, **kw)
     monkeypatch.setattr(helpers, "fid", lambda G, real, **kw: real_fid(G, real, **{**kw, "model": CountingFeatures()}))
     monkeypatch.setattr(helpers, "train", train)
-    recipes = [(4e-4, 1e-4, 0.99, 16), (2e-4, 2e-4, 0.999, 32)]
-    runs = [recipe_sweep.run(nb, random_images(64), random_images(20, seed=2), recipe, 0, 2, 10, tmp_path / str(i),
-                             conv_dim=8) for i, recipe in enumerate(recipes)]
-    assert seen == recipes
-    assert [r["faces"] for r in runs] == [2 * 64, 2 * 64] and all(r["fid"] > 0 for r in runs)
+    lesson_average = nb["update_average"]
+    monkeypatch.setitem(nb, "update_average", lambda average, G, decay: (decays.append(decay),
+                                                                        lesson_average(average, G, decay)))
+    small = {**recipe_sweep.LESSON, "conv_dim": 8}
+    recipes = [{**small, "d_lr": 4e-4, "g_lr": 1e-4, "ema": 0.99, "batch_size": 16}, {**small, "warmup": 100}]
+    runs = [recipe_sweep.run(nb, random_images(64), random_images(20, seed=2), recipe, 0, [1, 2], 10,
+                             tmp_path / str(i)) for i, recipe in enumerate(recipes)]
+    assert seen == [(4e-4, 1e-4, 0.99, 16, True), (4e-4, 1e-4, 0.99, 16, False),
+                    (2e-4, 2e-4, 0.999, 32, True), (2e-4, 2e-4, 0.999, 32, False)]
+    assert [[r["faces"] for r in stages] for stages in runs] == [[64, 128], [64, 128]], "resumed, not started again"
+    assert all(r["fid"] > 0 for stages in runs for r in stages)
+    lesson, longer = decays[:8], decays[8:]  # 8 updates of 16 faces, then 4 of 32
+    assert lesson[:2] == [helpers.average_decay(1, 0.99), helpers.average_decay(2, 0.99)]
+    assert longer == [(1 + n) / (100 + n) for n in range(1, 5)], "the warm-up counts on across the resumed run"
 
 
 # --- safe_extract: zip-slip ------------------------------------------------------------------------------
