@@ -2,6 +2,7 @@
 
     python -m benchmarks.recipe_sweep [--data ZIP] [--epochs 1 2 3 6 | --minutes M] [--seeds 0 1]
                                       [--fid-samples 2000] [--recipes lesson batches ...] [--json FILE]
+    python -m benchmarks.recipe_sweep --plot PNG --json FILE    (FID against faces seen, from a sweep's FILE)
 
 Each recipe is the lesson's DCGAN (the notebook's own networks and train_step) trained as the notebook
 trains (helpers.train with FastStep) for --epochs epochs of the training faces (3 epochs of the 27,600 =
@@ -70,6 +71,25 @@ def run(nb: dict, images: torch.Tensor, held_out: torch.Tensor, recipe: dict, se
     return results
 
 
+def plot(results: dict, png: Path) -> None:
+    """FID against faces seen: a line per recipe through the mean over seeds, each seed's points around it."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name in dict.fromkeys(r["recipe"] for r in results["runs"]):
+        runs = [r for r in results["runs"] if r["recipe"] == name]
+        by_epochs = {e: [r for r in runs if r["epochs"] == e] for e in sorted({r["epochs"] for r in runs})}
+        faces = [sum(r["faces"] for r in rs) / len(rs) / 1000 for rs in by_epochs.values()]
+        mean = [sum(r["fid"] for r in rs) / len(rs) for rs in by_epochs.values()]
+        line, = ax.plot(faces, mean, marker="o", label=f"{name} (mean of {len({r['seed'] for r in runs})} seeds)")
+        ax.scatter([r["faces"] / 1000 for r in runs], [r["fid"] for r in runs], color=line.get_color(), s=12, alpha=0.5)
+    ax.set(xlabel="faces seen in training (thousands)", ylabel=f"FID ({results['fid_samples']:,} samples, held-out faces)",
+           title="FID against faces seen on the CPU (lower is better)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="", help="dataset zip or folder (default: as the notebook finds it)")
@@ -79,7 +99,10 @@ def main() -> None:
     parser.add_argument("--fid-samples", type=int, default=2000)
     parser.add_argument("--recipes", nargs="+", default=[], help="only the recipes whose names start so")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--plot", type=Path, help="draw the results in --json to this picture instead of training")
     args = parser.parse_args()
+    if args.plot:
+        return plot(json.loads(args.json.read_text()), args.plot)
     recipes = {name: r for name, r in RECIPES.items() if not args.recipes or name.startswith(tuple(args.recipes))}
     nb = load_notebook_code()
     work = Path(tempfile.mkdtemp(prefix="recipe_sweep-"))

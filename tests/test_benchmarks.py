@@ -114,6 +114,14 @@ def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb
     assert longer == [(1 + n) / (100 + n) for n in range(1, 5)], "the warm-up counts on across the resumed run"
 
 
+def test_the_recipe_sweep_draws_fid_against_faces_seen(tmp_path):
+    from benchmarks import recipe_sweep
+    runs = [{"recipe": name, "seed": seed, "epochs": e, "faces": 27_600 * e, "fid": 200 / e + seed}
+            for name in ("lesson", "batches of 16") for seed in (0, 1) for e in (1, 3)]
+    recipe_sweep.plot({"fid_samples": 2000, "runs": runs}, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+
+
 # --- safe_extract: zip-slip ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("which", ["dotdot", "deep-dotdot", "absolute", "dotdot-into-sibling"])
