@@ -26,6 +26,12 @@ from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
 from facegen.runs import save_generator
 
+
+def snapshot_minutes(name: str) -> float:
+    """The minutes of training in a snapshot's name: G-{minutes}min-ema{decay}."""
+    return float(name.split("-")[1].removesuffix("min"))
+
+
 def train(args, nb, images) -> None:
     device = torch.device("cpu")
     folder = args.out / args.name
@@ -72,10 +78,10 @@ def score(args, nb, held_out) -> None:
         info = json.loads((folder / "log.json").read_text())
         conv_dim = info["recipe"]["conv_dim"]
         curve = json.loads((folder / "curve.json").read_text()) if (folder / "curve.json").exists() else {}
-        for path in sorted(folder.glob("G-*.pt"), key=lambda p: float(p.stem.split("-")[1].removesuffix("min"))):
+        for path in sorted(folder.glob("G-*.pt"), key=lambda p: snapshot_minutes(p.stem)):
             if args.only and not any(path.stem.endswith(f"-ema{e}") for e in args.only):
                 continue
-            if args.at and float(path.stem.split("-")[1].removesuffix("min")) not in args.at:
+            if args.at and snapshot_minutes(path.stem) not in args.at:
                 continue
             key = f"{path.stem}|{args.fid_samples}" + (f"|seed{args.fid_seed}" if args.fid_seed != 1234 else "")
             if key in curve:
@@ -96,7 +102,7 @@ def plot(args) -> None:
     for spec in args.names:
         name, label, ema = spec.split(":")
         curve = json.loads((args.out / name / "curve.json").read_text())
-        points = sorted((float(k.split("-")[1].removesuffix("min")), v) for k, v in curve.items()
+        points = sorted((snapshot_minutes(k), v) for k, v in curve.items()
                         if k.endswith(f"-ema{ema}|{args.fid_samples}"))
         ax.plot(*zip(*points), marker="o", label=label)
         for x, y in points:

@@ -83,7 +83,8 @@ def plot(results: dict, png: Path) -> None:
         mean = [sum(r["fid"] for r in rs) / len(rs) for rs in by_epochs.values()]
         line, = ax.plot(faces, mean, marker="o", label=f"{name} (mean of {len({r['seed'] for r in runs})} seeds)")
         ax.scatter([r["faces"] / 1000 for r in runs], [r["fid"] for r in runs], color=line.get_color(), s=12, alpha=0.5)
-    ax.set(xlabel="faces seen in training (thousands)", ylabel=f"FID ({results['fid_samples']:,} samples, held-out faces)",
+    ax.set(xlabel="faces seen in training (thousands)",
+           ylabel=f"FID ({results['fid_samples']:,} samples, held-out faces)",
            title="FID against faces seen on the CPU (lower is better)")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -95,10 +95,9 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
     when one is given) and the preprocessing (PREPROCESSING), so only the generated side is computed
     each time. Fewer than 2 faces on either side are refused in one line (no covariance).
     """
-    n = n_samples
     n_real = min(n_real or n_samples, len(real_images))
-    if n < 2 or n_real < 2:
-        raise FacegenError(f"FID needs at least 2 generated and 2 real faces, got {n:,} and {n_real:,}: it compares "
+    if n_samples < 2 or n_real < 2:
+        raise FacegenError(f"FID needs at least 2 generated and 2 real faces, got {n_samples:,} and {n_real:,}: it compares "
                            "their covariances. Use hundreds (FACEGEN_FID_SAMPLES), or 0 to turn FID off.")
     device = device or next(G.parameters()).device
     network = type(model).__name__ if model is not None else f"{inception_path().name}:{inception_path().stat().st_size}"
@@ -114,9 +113,9 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
         if cache is not None:
             write_atomically(cache, lambda f: np.savez(f, mu=mu_real, sigma=sigma_real))
     generator = torch.Generator(device=device).manual_seed(seed)
-    fakes = torch.cat([sample_images(G, torch.randn(min(500, n - i), z_size, generator=generator, device=device))
-                       for i in range(0, n, 500)])
-    fake_features = inception_features(fakes, model, desc=f"FID: {n:,} generated faces")
+    fakes = torch.cat([sample_images(G, torch.randn(min(500, n_samples - i), z_size, generator=generator,
+                                                    device=device)) for i in range(0, n_samples, 500)])
+    fake_features = inception_features(fakes, model, desc=f"FID: {n_samples:,} generated faces")
     return frechet_distance(mu_real, sigma_real, *feature_statistics(fake_features), features2=fake_features)
 
 
