@@ -9,7 +9,7 @@ trains (helpers.train with FastStep) for --epochs epochs of the training faces (
 82,800 faces, about what a 5-minute run sees on a 2-core AVX2 CPU), then scored by FID with --fid-samples
 samples against as many held-out faces. Several --epochs give FID against faces seen: the run is scored at
 each, then resumed (as the notebook resumes a run). A recipe changes only what the lesson can keep: the
-learning rates, the weight average's decay and warm-up, the batch size (and conv_dim, for the GPU recipe).
+learning rates, the weight average's decay and warm-up, the batch size.
 --recipes picks some by how their names start. --minutes trains each for the same time instead (faces seen
 then differ with each recipe's speed).
 """
@@ -38,7 +38,6 @@ RECIPES = {
     "average warm-up 10 times longer: (1 + n) / (100 + n)": {**LESSON, "warmup": 100},
     "batches of 16": {**LESSON, "batch_size": 16},
     "batches of 64": {**LESSON, "batch_size": 64},
-    "GPU recipe (conv_dim 64, batches of 128)": {**LESSON, "batch_size": 128, "conv_dim": 64},
 }
 
 

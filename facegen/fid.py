@@ -97,8 +97,8 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
     """
     n_real = min(n_real or n_samples, len(real_images))
     if n_samples < 2 or n_real < 2:
-        raise FacegenError(f"FID needs at least 2 generated and 2 real faces, got {n_samples:,} and {n_real:,}: it compares "
-                           "their covariances. Use hundreds (FACEGEN_FID_SAMPLES), or 0 to turn FID off.")
+        raise FacegenError(f"FID needs at least 2 generated and 2 real faces, got {n_samples:,} and {n_real:,}: it "
+                           "compares their covariances. Use hundreds (FACEGEN_FID_SAMPLES), or 0 to turn FID off.")
     device = device or next(G.parameters()).device
     network = type(model).__name__ if model is not None else f"{inception_path().name}:{inception_path().stat().st_size}"
     model = model or load_inception(device)
