@@ -91,3 +91,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The learners' corpus: the checks' verdicts against those judged by hand (tests/test_learners.py)."""
+    module = sys.modules.get("tests.test_learners")
+    if module is not None and module.OUTCOMES:
+        from tests import learner_corpus
+
+        terminalreporter.section("the checks on learners' code (tests/learners/)")
+        terminalreporter.write_line(learner_corpus.matrix(module.OUTCOMES))
