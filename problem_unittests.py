@@ -22,6 +22,8 @@ needs beyond a few lines lives in facegen/ (the checks/ package: networks, weigh
 """
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -49,6 +51,9 @@ def _scale_hint(x: torch.Tensor, got, low: float, high: float) -> str:
         (x * span - low, "the low end is subtracted: x * (max - min) + min adds it"),
         (x * span + high, "the shift uses max: x * (max - min) + min"),
         ((x - low) / span, "that is the inverse mapping: x * (max - min) + min"),
+        ((x - x.min()) / (x.max() - x.min()) * span + low,
+         "scale stretches each input's own x.min()..x.max() over the range, so a dark face comes out as bright as a "
+         "light one: map the fixed interval [0, 1] instead, x * (max - min) + min with min, max = feature_range"),
     )
     for guess, hint in guesses:
         if not _close(guess, expected) and _close(got, guess):
@@ -58,10 +63,12 @@ def _scale_hint(x: torch.Tensor, got, low: float, high: float) -> str:
 
 @checked
 def check_scale(scale) -> None:
-    """scale(x) maps [0, 1] to [-1, 1] by default, and to any feature_range asked for."""
+    """scale(x) maps [0, 1] to [-1, 1] by default, and to any feature_range asked for, whatever x's own range."""
     x = torch.tensor([0.0, 0.25, 0.5, 1.0])
-    for feature_range, expected in (((-1, 1), [-1.0, -0.5, 0.0, 1.0]), ((0, 1), [0.0, 0.25, 0.5, 1.0]),
-                                    ((-2, 2), [-2.0, -1.0, 0.0, 2.0])):
+    dark = torch.tensor([0.1, 0.2, 0.3, 0.6])  # a dark image's pixels do not span [0, 1]
+    for x, feature_range in ((x, (-1, 1)), (x, (0, 1)), (x, (-2, 2)), (dark, (-1, 1))):
+        low, high = feature_range
+        expected = [round(v * (high - low) + low, 6) for v in x.tolist()]
         args = (x.clone(),) if feature_range == (-1, 1) else (x.clone(), feature_range)  # in-place scale is fine
         got = _run(f"scale({x.tolist()}, feature_range={feature_range})", scale, *args)
         assert torch.is_tensor(got), f"scale should return a tensor, got {type(got).__name__}"
@@ -149,15 +156,16 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
     assert sizes[64] != sizes[32], \
         "Discriminator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim, conv_dim * 2, ...)"
-    D = Discriminator(conv_dim=32).to(device)
+    D = _run("Discriminator(conv_dim=32)", Discriminator, 32).to(device)
     networks.check_d_layers(D, torch.rand(16, 3, image_size, image_size, device=device) * 2 - 1)
-    # Logits, not probabilities: with a large last layer, outputs must leave [0, 1].
+    # Logits, not probabilities: with a large last layer, outputs must leave [-1, 1].
     D.eval()
     with torch.no_grad():
         _last_layer(D).weight.mul_(1000)
         out = D(torch.rand(16, 3, image_size, image_size, device=device) * 2 - 1)
-    assert (out < 0).any() or (out > 1).any(), \
-        "expected raw logits, but every output is in [0, 1]: remove the final sigmoid (the loss applies it)"
+    assert out.abs().max() > 1, \
+        "expected raw logits, but every output is in [" + ("0" if out.min() >= 0 else "-1") + ", 1]: remove the " \
+        "final " + ("sigmoid" if out.min() >= 0 else "tanh") + " (the loss takes the logits and applies the sigmoid)"
 
 
 @checked
@@ -169,11 +177,11 @@ def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
         for batch_size in (2, 16):
             z = torch.randn(batch_size, z_size, device=device) * 3
             out = _run(f"Generator(z_size={z_size}, conv_dim={conv_dim}) on z of shape {tuple(z.shape)}", G, z,
-                       hint=lambda e: _generator_error_hint(e, z_size))
+                       hint=lambda e: networks.z_shape_hint(G, z) or _generator_error_hint(e, z_size))
             want = (batch_size, 3, image_size, image_size)
             assert tuple(out.shape) == want, \
                 f"Generator(z_size={z_size}, conv_dim={conv_dim}): expected {want}, got {tuple(out.shape)}" + \
-                (f": add or remove a stride-2 layer to reach {image_size}x{image_size}"
+                (networks.g_size_problem(G, z) or f": add or remove a stride-2 layer to reach {image_size}x{image_size}"
                  if out.dim() == 4 and out.shape[1] == 3 else "")
             low, high = out.min().item(), out.max().item()
             assert -1 <= low < 0 < high <= 1, \
@@ -201,7 +209,8 @@ def _generator_error_hint(e: Exception, z_size: int) -> str:
 def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
     """Conv and linear weights ~ N(0, 0.02) (as in the DCGAN paper), biases 0 or left at PyTorch's default;
     batch norm weights ~ N(1, 0.02) or left at 1, batch norm biases 0."""
-    for model in (Discriminator(), Generator()):
+    for model in (_run("Discriminator(conv_dim=32)", Discriminator, 32),
+                  _run("Generator(z_size=100, conv_dim=32)", lambda: Generator(z_size=100, conv_dim=32))):
         before = {k: v.clone() for k, v in model.state_dict().items()}
         _run(f"{type(model).__name__}().apply(weights_init_normal)", model.apply, weights_init_normal,
              hint=weights.init_error_hint)
@@ -236,6 +245,19 @@ def _loss_hint(got: float, logits: torch.Tensor, label: float, which: str) -> st
                          0.1: "the smoothed real label is 0.9, not 0.1",
                          0.0: "real_loss uses the fake label 0: real images are labelled 0.9 with smoothing"}}[which]
     guesses += [(bce(logits, y), hint) for y, hint in labels.items()]
+    target = {"real": 1.0, "fake": 0.0, "smooth": 0.9}[which]
+    swapped = F.binary_cross_entropy_with_logits(torch.full_like(logits, target), torch.sigmoid(logits)).item()
+    guesses += [(swapped, "the arguments are swapped: binary_cross_entropy_with_logits(input, target) takes D's "
+                          "logits first, then the labels"),
+                (F.binary_cross_entropy_with_logits(torch.full_like(logits, target), logits).item(),
+                 "the arguments are swapped: binary_cross_entropy_with_logits(input, target) takes D's logits first, "
+                 "then the labels")]
+    guesses.append((((logits - target) ** 2).mean().item(), "that is a least-squares loss, mean((d_out - label)**2), "
+                    "as in LSGAN: the lesson's loss is binary cross-entropy on the logits, "
+                    "F.binary_cross_entropy_with_logits(d_out, labels)"))
+    if which == "fake":
+        guesses.append((1 - bce(logits, 1.0), "fake_loss is 1 - real_loss, which is not a loss against the label 0: "
+                        "compute BCE against zeros, binary_cross_entropy_with_logits(d_out, torch.zeros_like(d_out))"))
     for value, hint in guesses:
         if abs(value - expected) > 1e-3 and abs(got - value) < 1e-4:
             return f". {hint}"
@@ -245,6 +267,10 @@ def _loss_hint(got: float, logits: torch.Tensor, label: float, which: str) -> st
 def _loss_error_hint(e: Exception) -> str:
     """The fix for the errors PyTorch raises on the usual slips in a loss (for _run's hint=)."""
     text = str(e).lower()
+    if _raised_in_loss_init(e):
+        return (". The loss module was given the tensors when it was made: nn.BCEWithLogitsLoss(d_out, labels) builds "
+                "a module (taking d_out as its weight). Make it, then call it: nn.BCEWithLogitsLoss()(d_out, labels), "
+                "or use F.binary_cross_entropy_with_logits(d_out, labels)")
     if "between 0 and 1" in text:
         return (". That is nn.BCELoss (F.binary_cross_entropy), which takes probabilities, given D's raw logits: "
                 "use F.binary_cross_entropy_with_logits (nn.BCEWithLogitsLoss), which takes the logits")
@@ -254,17 +280,47 @@ def _loss_error_hint(e: Exception) -> str:
     return ""
 
 
+def _takes(fn, name: str):
+    """Whether fn takes a second argument called `name` (or any, with *args / **kwargs); None when unknown."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    kinds = {p.kind for p in params}
+    if inspect.Parameter.VAR_POSITIONAL in kinds or inspect.Parameter.VAR_KEYWORD in kinds:
+        return True
+    return len(params) >= 2 and (params[1].name == name or any(p.name == name for p in params))
+
+
+def _raised_in_loss_init(e: Exception) -> bool:
+    """Whether e came from building one of torch's loss modules (nn.BCEWithLogitsLoss(...) given tensors)."""
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "__init__" and code.co_filename.replace("\\", "/").endswith("nn/modules/loss.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 @checked
 def check_losses(real_loss, fake_loss) -> None:
     """real_loss/fake_loss are BCE on logits (labels 1 and 0), with label smoothing (0.9) as an option."""
     logits = torch.tensor([[2.0], [-1.0], [0.5], [0.0]], requires_grad=True)
     softplus = nn.functional.softplus
+    takes_smooth = _takes(real_loss, "smooth")
+    assert takes_smooth is not False, \
+        "real_loss has no smooth parameter: train_step calls real_loss(d_out, smooth), so write " \
+        "def real_loss(d_out, smooth=False), with the labels 0.9 instead of 1 when smooth is True"
     cases = (("real_loss(d_out)", real_loss, (logits,), softplus(-logits).mean(), 1.0, "real"),
              ("fake_loss(d_out)", fake_loss, (logits,), softplus(logits).mean(), 0.0, "fake"),
              ("real_loss(d_out, smooth=True)", real_loss, (logits, True),
               (0.9 * softplus(-logits) + 0.1 * softplus(logits)).mean(), 0.9, "smooth"))
     for name, loss, args, expected, label, which in cases:
         got = _run(name, loss, *args, hint=_loss_error_hint)
+        assert not isinstance(got, nn.Module), \
+            f"{name} returned a loss module, {type(got).__name__}, not a loss: call the module on the logits and " \
+            f"labels, nn.BCEWithLogitsLoss()(d_out, labels), or use F.binary_cross_entropy_with_logits(d_out, labels)"
         assert torch.is_tensor(got) and got.dim() == 0, f"{name}: expected a scalar tensor, got {got!r}" + \
             (". Return the loss tensor itself, not .item() (the optimizer needs its gradient)"
              if isinstance(got, float) else ". Average over the batch (the default reduction='mean')"

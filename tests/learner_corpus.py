@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def case_names() -> list[str]:
 
 
 def held_back(name: str) -> bool:
-    """About a fifth of the cases, by their name's hash: reported apart, not looked at while tuning the checks."""
-    return hashlib.sha256(name.encode()).hexdigest()[0] in "012"
+    """About a fifth of the learners' cases, by their name's hash: reported apart, not looked at while tuning the
+    checks. (The made-up cases are written for the tuning, so none is held back.)"""
+    return not name.startswith("made_up_") and hashlib.sha256(name.encode()).hexdigest()[0] in "012"
 
 
 def load(name: str):
@@ -94,9 +96,12 @@ def run(case_name: str, step: str) -> Outcome:
     expected, pattern = ("pass", None) if verdict == "pass" else verdict
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):
+        with contextlib.redirect_stdout(printed), warnings.catch_warnings(record=True) as escaped:
+            warnings.simplefilter("always")
             CALLS[step](case)
         got, message = "pass", ""
+        if escaped:  # on stderr in the notebook: nbgrader would give the cell no points
+            got, message = "raw", f"a warning escaped the check: {escaped[0].category.__name__}: {escaped[0].message}"
     except pu.CheckFailed as e:
         got, message = "refused", str(e)
     except Exception as e:  # noqa: BLE001 - what would reach the learner as a raw traceback

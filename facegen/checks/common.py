@@ -78,15 +78,56 @@ def checked(check):
         # calls warn nothing with the notebook's code (tests/test_checks_leave_no_trace.py), so no
         # warning needs filtering, and whatever the learner's code warns is shown.
         try:
-            with forked_rng(device), warnings.catch_warnings():
+            with forked_rng(device), warnings.catch_warnings(record=True) as warned:
                 _seed(seed, device)
                 check(*args, **kwargs)
         except AssertionError as e:
             raise _failure(e, check.__name__) from e.__cause__
+        except NotImplementedError:  # a stub of the exercise: one line of its own (notebook_errors.py)
+            raise
+        except Exception as e:  # noqa: BLE001 - never a raw traceback from a check: one line that says where
+            raise CheckFailed(_escaped(e, check.__name__), check.__name__) from e
         if not quiet:
-            print(PASSED)
+            print(PASSED + "".join(f", with a warning: {w}" for w in _warnings(warned)))
 
     return run
+
+
+def _warnings(caught) -> list[str]:
+    """What the learner's code warned during a check, once each, with where: printed on stdout after PASSED, as
+    nbgrader takes any output on stderr for an error and gives the cell no points."""
+    seen = dict.fromkeys(f"{w.category.__name__}: {str(w.message).rstrip('.')} ({_where(w.filename, w.lineno)})"
+                         for w in caught)
+    return list(seen)
+
+
+def _where(filename: str, lineno: int) -> str:
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return f"line {lineno} of your cell" if name.startswith("<ipython-input") or "ipykernel" in filename \
+        else f"{name}, line {lineno}"
+
+
+def _learner_frame(tb):
+    """The innermost frame of the traceback outside this package and torch: the learner's own code, or None."""
+    found = None
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if not any(part in path for part in ("/facegen/", "/torch/", "/problem_unittests.py", "/contextlib.py")):
+            found = tb
+        tb = tb.tb_next
+    return found
+
+
+def _escaped(e: Exception, check: str) -> str:
+    """One line for an exception that got past a check's own handling, naming where it came from."""
+    text = (str(e).strip().splitlines() or [""])[0][:200]
+    frame = _learner_frame(e.__traceback__)
+    if frame is not None:
+        code = frame.tb_frame.f_code
+        where = f"in your {code.co_name} ({_where(code.co_filename, frame.tb_lineno)})"
+        return f"{check} could not finish: {type(e).__name__} {where}: {text}. Fix that line, then run the check again"
+    return (f"{check} could not finish: {type(e).__name__}: {text}. This came from inside the check, not from a line "
+            "of yours: check that the earlier steps' checks pass, then run this one again")
 
 
 _seed = seed  # checked()'s wrapper takes a seed= argument, which hides this function's name there

@@ -17,7 +17,6 @@ from functools import partial
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 from facegen.checks.common import CheckFailed
 
@@ -31,15 +30,21 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if not any(True for _ in m.children())]
 
 
+class _Found(list):
+    """watch_linears' list, with .convs: (name, module, input, output) of the layers that made 4-d maps."""
+
+
 @contextmanager
 def watch_linears(model: nn.Module):
     """Inside: a list that gets (name, layer, features arriving, the last 4-d feature map (C, H, W) before it or
     None) for each nn.Linear of model whose input does not have its in_features."""
-    found, last_map = [], [None]
+    found, last_map = _Found(), [None]
 
-    def after(module, args, out):
+    def after(name, module, args, out):
         if torch.is_tensor(out) and out.dim() == 4:
             last_map[0] = tuple(out.shape[1:])
+            if args and torch.is_tensor(args[0]):
+                convs.append((name, module, args[0].detach(), out.detach()))
 
     def before(name, module, args):
         x = args[0] if args and torch.is_tensor(args[0]) else None
@@ -48,9 +53,11 @@ def watch_linears(model: nn.Module):
 
     handles = []
     for name, m in _leaves(model) if isinstance(model, nn.Module) else ():
-        handles.append(m.register_forward_hook(after))
+        handles.append(m.register_forward_hook(partial(after, name)))
         if isinstance(m, nn.Linear):
             handles.append(m.register_forward_pre_hook(partial(before, name)))
+    convs = []
+    found.convs = convs
     try:
         yield found
     finally:
@@ -62,6 +69,9 @@ def input_hint(found: list, x: torch.Tensor, size: int, conv_dim: int):
     """A hint for common.run: the nn.Linear that got the wrong number of features (from watch_linears), or
     the shape of the input when none did."""
     def hint(e: Exception) -> str:
+        problem = size_problem(getattr(found, "convs", []))
+        if problem:
+            return f". Its layer {problem}"
         if not found:
             return f". Its input had shape {tuple(x.shape)}: expected the network to take {size}x{size} images"
         name, layer, got, feature_map = found[0]
@@ -76,38 +86,115 @@ def input_hint(found: list, x: torch.Tensor, size: int, conv_dim: int):
     return hint
 
 
-class _Slopes(TorchFunctionMode):
-    """Notes the slope of every leaky ReLU that runs inside (nn.LeakyReLU calls F.leaky_relu too)."""
+def unregistered(model: nn.Module, *inputs) -> list[nn.Module]:
+    """The modules that ran inside model(*inputs) without being registered in it (kept in a plain list, dict or
+    tuple): PyTorch's .parameters(), .to(), .apply() and so the optimizer and the weights init miss them."""
+    mine, strangers = set(model.modules()), []
 
-    def __init__(self):
-        super().__init__()
-        self.slopes = []
+    def seen(module, args, out):
+        if module not in mine and module not in strangers:
+            strangers.append(module)
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func is F.leaky_relu:
-            self.slopes.append(args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01))
-        return func(*args, **kwargs)
-
-
-def _run_order(model: nn.Module, *inputs) -> tuple[list[tuple[str, nn.Module]], list[float]]:
-    """The leaf modules of model in the order they ran on inputs, and the slopes of the leaky ReLUs that ran."""
-    order, slopes = [], _Slopes()
-    handles = [m.register_forward_hook(lambda m, a, o, name=name: order.append((name, m)))
-               for name, m in _leaves(model)]
+    handle = nn.modules.module.register_module_forward_hook(seen)
     try:
-        with torch.no_grad(), slopes:
+        with torch.no_grad():
             model(*inputs)
     finally:
+        handle.remove()
+    return strangers
+
+
+def check_registered(model: nn.Module, name: str, *inputs) -> None:
+    """Every module model runs is registered in it (nn.ModuleList / nn.Sequential / an attribute)."""
+    strangers = unregistered(model, *inputs)
+    if not strangers:
+        return
+    holders = [f"self.{attr}" for attr, value in vars(model).items()
+               if isinstance(value, (list, tuple, dict)) and any(
+                   m is s for m in (value.values() if isinstance(value, dict) else value) for s in strangers)]
+    where = f"{holders[0]} is a plain Python {type(vars(model)[holders[0][5:]]).__name__}" if holders else \
+        f"{type(strangers[0]).__name__} layers are kept outside {name}'s attributes"
+    raise CheckFailed(
+        f"{name}'s layers are not registered: {where}, so {name}.parameters() misses their weights (the optimizer "
+        f"never updates them, .to(device) and the weights init never reach them). Keep them in nn.ModuleList([...]) "
+        f"or nn.Sequential(...), or assign each to an attribute (self.conv1 = nn.Conv2d(...))")
+
+
+def _trace(model: nn.Module, *inputs, train: bool = False) -> list[tuple[str, nn.Module, torch.Tensor, torch.Tensor]]:
+    """(name, module, input, output) of every leaf module that ran, in order, with the model in eval mode (batch norm
+    an affine map, dropout off) unless train=True; the model's mode is put back."""
+    records, was = [], model.training
+
+    def hook(name, module, args, out):
+        x = next((a for a in args if torch.is_tensor(a)), None)
+        if x is not None and torch.is_tensor(out):
+            records.append((name, module, x.detach(), out.detach()))
+
+    handles = [m.register_forward_hook(partial(hook, name)) for name, m in _leaves(model)]
+    try:
+        model.train(train)
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        model.train(was)
         for handle in handles:
             handle.remove()
-    return order, slopes.slopes
+    return records
+
+
+def _layer(name: str, m: nn.Module) -> str:
+    k, s, p = m.kernel_size[0], m.stride[0], m.padding[0]
+    return f"{name}, {type(m).__name__}({m.in_channels}, {m.out_channels}, kernel_size={k}, stride={s}, padding={p})"
+
+
+def size_problem(records) -> str:
+    """For the first stride-2 (transpose) convolution that does not halve (double) its input: which, and the padding
+    that would; '' when all do."""
+    for name, m, x, out in records:
+        if not isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) or m.stride[0] != 2 or x.dim() != 4:
+            continue
+        transposed = isinstance(m, nn.ConvTranspose2d)
+        n, got = x.shape[-1], out.shape[-1]
+        want = 2 * n if transposed else n // 2
+        if got == want:
+            continue
+        k, p = m.kernel_size[0], m.padding[0]
+        if transposed:
+            formula = f"(in - 1) * stride - 2 * padding + kernel_size = ({n} - 1) * 2 - 2 * {p} + {k} = {got}"
+            right = (k - 2) / 2
+        else:
+            formula = f"(in + 2 * padding - kernel_size) // stride + 1 = ({n} + 2 * {p} - {k}) // 2 + 1 = {got}"
+            right = (k - 1) // 2
+        fix = f"padding={int(right)}" if right == int(right) and right >= 0 else "kernel_size=4 with padding=1"
+        verb = "doubles" if transposed else "halves"
+        return (f"{_layer(name, m)}, turns {n}x{n} into {got}x{got} ({formula}): with kernel_size={k} and stride 2, "
+                f"{fix} {verb} the size, {n}x{n} -> {want}x{want}")
+    return ""
+
+
+def _slope(x: torch.Tensor, y: torch.Tensor) -> float | None:
+    """The negative slope of an elementwise y = f(x) that is the identity for x > 0 (up to a scale), or None when
+    y is not elementwise in x."""
+    if x.numel() != y.numel():
+        return None
+    x, y = x.flatten().double(), y.flatten().double()
+    big = 0.05 * x.abs().max()
+    neg, pos = x < -big, x > big
+    if neg.sum() < 10 or pos.sum() < 10:
+        return None
+    gain = (y[pos] / x[pos]).median()
+    if gain.abs() < 1e-6:
+        return None
+    return ((y[neg] / x[neg]).median() / gain).item()
 
 
 def check_d_layers(D: nn.Module, x: torch.Tensor) -> None:
-    """No batch norm on D's input layer (on the images, or right after the first convolution); leaky ReLUs with
-    the paper's slope 0.2, not PyTorch's default 0.01."""
-    order, slopes = _run_order(D, x)
+    """What D does inside, probed: registered layers; strided convolutions that halve the image; no batch norm on
+    the input layer; channels that grow; a leaky ReLU of slope about 0.2 after every hidden layer; nothing after the
+    head (the last weighted layer)."""
+    check_registered(D, "D", x)
+    records = _trace(D, x)
+    order = [(name, m) for name, m, _, _ in records]
     weighted = [i for i, (_, m) in enumerate(order) if isinstance(m, _WEIGHTED)] + [len(order)] * 2
     for i, (name, m) in enumerate(order[:weighted[1]]):
         if isinstance(m, _NORMS):
@@ -117,17 +204,69 @@ def check_d_layers(D: nn.Module, x: torch.Tensor) -> None:
                 f"Batch norm on D's input layer: {name} ({type(m).__name__}) runs {where}. {_PAPER}: remove it, so "
                 "that the first convolution goes straight into nn.LeakyReLU(0.2), and use batch norm from the second "
                 "convolution on")
-    if any(math.isclose(s, 0.01) for s in slopes):
-        names = [n for n, m in D.named_modules() if isinstance(m, nn.LeakyReLU) and math.isclose(m.negative_slope, 0.01)]
-        what = f"{names[0]} is nn.LeakyReLU()" if names else "F.leaky_relu(x) is called"
+    problem = size_problem(records)
+    if problem:
+        raise CheckFailed(f"D's layer {problem}")
+    channels = [out.shape[1] for _, m, _, out in records  # the hidden convolutions' (a conv head gives 1)
+                if isinstance(m, nn.Conv2d) and out.dim() == 4 and out.shape[1] > 1]
+    if len(channels) >= 2 and channels[-1] <= channels[0]:
         raise CheckFailed(
-            f"D's leaky ReLU has PyTorch's default slope 0.01 ({what}): use nn.LeakyReLU(0.2) (or "
-            "F.leaky_relu(x, 0.2)), the paper's slope, which lets more gradient through for the inputs D scores low")
+            f"D's channels do not grow: its convolutions give {' -> '.join(map(str, channels))} channels. Double them "
+            "at each layer (conv_dim, conv_dim * 2, conv_dim * 4, ...), so D gains features as the image shrinks")
+    layers = [r for r in records if isinstance(r[1], _WEIGHTED)]
+    for (name, _, _, out), (next_name, _, x_next, _) in zip(layers, layers[1:]):
+        slope = _slope(out, x_next)
+        if slope is None or 0.1 <= slope <= 0.3:
+            continue
+        what = "no activation (slope 1)" if slope > 0.9 else "a ReLU (slope 0)" if abs(slope) < 0.005 else \
+            "a leaky ReLU with PyTorch's default slope 0.01 (nn.LeakyReLU())" if abs(slope - 0.01) < 0.005 else \
+            f"an activation of negative slope {slope:.2f}"
+        raise CheckFailed(
+            f"Between D's layers {name} and {next_name} there is {what}: use nn.LeakyReLU(0.2) (or F.leaky_relu(x, "
+            "0.2)) after every hidden layer, the paper's slope, which lets gradient through for the images D scores "
+            "low (a ReLU passes none for them, no activation makes D one linear map)")
+    _check_head(D, x, layers[-1][0] if layers else None)
+
+
+def _check_head(D: nn.Module, x: torch.Tensor, head_name: str | None) -> None:
+    """D's output is its head's output: nothing (dropout, an activation) runs after the last weighted layer."""
+    if head_name is None:
+        return
+    head = dict(D.named_modules())[head_name]
+    for train in (True, False):
+        seen = []
+        handle = head.register_forward_hook(lambda m, a, out: seen.append(out.detach()))
+        try:
+            was = D.training
+            D.train(train)
+            with torch.no_grad():
+                out = D(x)
+        finally:
+            D.train(was)
+            handle.remove()
+        if not seen or not torch.is_tensor(out) or seen[-1].numel() != out.numel():
+            return
+        if not torch.allclose(seen[-1].flatten(), out.flatten(), atol=1e-6):
+            if train:
+                continue  # judged in eval mode; random layers are told apart below
+            low, high = out.min().item(), out.max().item()
+            what = "a sigmoid (every output is in [0, 1])" if 0 <= low and high <= 1 else \
+                "a tanh (every output is in [-1, 1])" if -1 <= low and high <= 1 else "something"
+            raise CheckFailed(
+                f"D changes its logit after its last layer ({head_name}): {what} runs after it. Remove it: D's output "
+                "must be the raw logit, any real number, as binary_cross_entropy_with_logits (BCEWithLogitsLoss) "
+                "takes it and applies the sigmoid itself")
+        if train:
+            return
+    raise CheckFailed(
+        f"Something random runs after D's last layer ({head_name}) in training: dropout on the logit. Remove it (or "
+        "move it before the last layer): D's output must be the raw logit of its last layer")
 
 
 def check_g_layers(G: nn.Module, z: torch.Tensor) -> None:
     """No batch norm on G's output layer: nothing normalises what G's last (transpose) convolution makes."""
-    order, _ = _run_order(G, z)
+    records = _trace(G, z, train=True)
+    order = [(name, m) for name, m, _, _ in records]
     weighted = [i for i, (_, m) in enumerate(order) if isinstance(m, _WEIGHTED)]
     last = weighted[-1] if weighted else -1
     for name, m in order[last + 1:]:
@@ -136,3 +275,24 @@ def check_g_layers(G: nn.Module, z: torch.Tensor) -> None:
                 f"Batch norm on G's output layer: {name} ({type(m).__name__}) runs after G's last layer "
                 f"({order[last][0]}), right before the tanh. {_PAPER}: remove it, so that the last transpose "
                 "convolution goes straight into the tanh")
+
+
+def g_size_problem(G: nn.Module, z: torch.Tensor) -> str:
+    """Which of G's layers does not double the size, as a message tail ('' if none)."""
+    problem = size_problem(_trace(G, z))
+    return f": its layer {problem}" if problem else ""
+
+
+def z_shape_hint(G: nn.Module, z: torch.Tensor, z_size: int | None = None) -> str:
+    """The fix for an error G raised on z of shape (batch, z_size) (for common.run's hint=), or ''."""
+    try:
+        with torch.no_grad():
+            G(z.view(len(z), -1, 1, 1))
+        takes_4d = True
+    except Exception:  # noqa: BLE001 - any error: it does not take 4-d z either
+        takes_4d = False
+    if takes_4d:
+        return (". G takes z only as (batch, z_size, 1, 1), the PyTorch tutorial's shape, but the lesson gives G z of "
+                "shape (batch, z_size) (train_step, the samples, FID): reshape it at the start of forward, "
+                "z = z.view(z.size(0), -1, 1, 1)")
+    return ""

@@ -13,12 +13,13 @@ import copy
 import inspect
 import itertools
 import math
+import re
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from facegen.checks import common
+from facegen.checks import common, networks
 from facegen.checks import step_recorder as sr
 from facegen.checks import step_verdicts as verdicts
 
@@ -28,10 +29,17 @@ from facegen.checks import step_verdicts as verdicts
 _Z, _B, _DIM, _LR = 20, 12, 8, 1e-4
 
 
+# What autograd names when an optimizer's step changed a weight that a graph still needs (a weight's
+# transpose or view, not a layer's output).
+_PARAMETER_OPS = {"TBackward0", "AsStridedBackward0", "AsStridedBackward1", "ViewBackward0", "PermuteBackward0"}
+
+
 def explain_error(e: Exception, rec: sr.Recording) -> str:
     """A learner-level reason for an exception train_step raised, as a whole message."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    short = text.split(" (or directly")[0].split(". ")[0][:160]
+    short = text.split(" (or directly")[0].split(". ")[0]
+    if len(short) > 160:  # cut at a clause, not mid-word
+        short = short[:max(short.rfind(": ", 0, 160), short.rfind(", ", 0, 160), 40)].rstrip(" ,:")
     raised = f"train_step raised {e.__class__.__name__} ({short})"
     d_steps = sr.steps(rec, "d")
     d_at = sr.position(rec, d_steps[0]) if d_steps else len(rec.events)
@@ -47,6 +55,14 @@ def explain_error(e: Exception, rec: sr.Recording) -> str:
             return (f"G's loss reuses D's output from before D's update: {raised}. d_loss.backward() freed that "
                     "graph. After d_optimizer.step(), score the fakes again: g_loss = real_loss(D(fake_images))")
         return f"{raised}: each backward() needs its own forward pass (call D again for G's loss)"
+    inplace = re.search(r"\[torch\.\w+ \[([\d, ]*)\]\], which is output \d+ of (\w+)", text)
+    if inplace and "modified by an inplace operation" in text and inplace.group(2) not in _PARAMETER_OPS:
+        shape, op = inplace.group(1), inplace.group(2).removesuffix("Backward0")
+        which = {"Tanh": "G's output (its tanh): fake_images", "Sigmoid": "a sigmoid's output (d_out.sigmoid_()?)"}
+        return (f"An in-place operation changed a tensor that backward still needs: {raised}. It is "
+                f"{which.get(op, f'the output of {op}')}, of shape ({shape}). Use the out-of-place form, "
+                "x = x + noise instead of x.add_(noise) or x += noise, torch.sigmoid(x) instead of x.sigmoid_(), "
+                "or change it only after the backward() that needs it")
     if "modified by an inplace operation" in text and d_steps and not rescored:
         return (f"G's loss reuses D's output from before D's update: {raised}. d_optimizer.step() has changed D since "
                 "(retain_graph=True does not help). Score the fakes again: g_loss = real_loss(D(fake_images))")
@@ -72,6 +88,17 @@ def _real_batch(n: int, size: int, device, seed: int) -> torch.Tensor:
     low = torch.rand(n, 3, 4, 4, generator=gen) * 2 - 1
     x = F.interpolate(low, size=(size, size), mode="bilinear", align_corners=False)
     return (x + 0.1 * torch.randn(x.shape, generator=gen)).clamp(-1, 1).to(device)
+
+
+def _networks_work(D: nn.Module, G: nn.Module, real: torch.Tensor, z_size: int) -> None:
+    """D and G as the step needs them (what check_discriminator and check_generator judge in full): G takes z of
+    shape (batch, z_size), D takes G's images, and every layer of both is registered (else the optimizers miss it)."""
+    z = torch.randn(len(real), z_size, device=real.device)
+    with torch.no_grad():
+        fake = common.run(f"G(z) with z of shape {tuple(z.shape)}", G, z, hint=lambda e: networks.z_shape_hint(G, z))
+        common.run("D(G(z))", D, fake, hint=". Does check_discriminator pass?")
+    networks.check_registered(D, "D", real)
+    networks.check_registered(G, "G", z)
 
 
 def _spread_logits(D: nn.Module, G: nn.Module, real: torch.Tensor, z_size: int) -> None:
@@ -104,6 +131,7 @@ def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: in
     D = common.run(f"Discriminator(conv_dim={_DIM})", lambda: Discriminator(conv_dim=_DIM)).to(device)
     G = common.run(f"Generator(z_size={_Z}, conv_dim={_DIM})", lambda: Generator(z_size=_Z, conv_dim=_DIM)).to(device)
     real = _real_batch(_B, image_size, device, seed)
+    _networks_work(D, G, real, _Z)
     _spread_logits(D, G, real, _Z)
     D_copy, G_copy = copy.deepcopy(D), copy.deepcopy(G)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -131,8 +159,9 @@ def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: in
         raise AssertionError(f"{explain_error(error, rec)} [in {call}]") from error
     try:
         verdicts.check_step_calls(rec, real, _Z)
+        verdicts.check_z(rec)
         verdicts.check_d_update(rec, D_copy, smooth, device)
-        note = verdicts.check_detach(rec)
+        note = " ".join(n for n in (verdicts.batch_note(rec), verdicts.check_detach(rec)) if n)
         verdicts.check_g_update(rec, D_copy, G_copy, device)
         for name, net in (("G", G), ("D", D)):
             assert net.training, f"train_step left {name} in eval mode: call {name}.train() after {name}.eval() " \
