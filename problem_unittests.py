@@ -209,13 +209,18 @@ def _generator_error_hint(e: Exception, z_size: int) -> str:
 def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
     """Conv and linear weights ~ N(0, 0.02) (as in the DCGAN paper), biases 0 or left at PyTorch's default;
     batch norm weights ~ N(1, 0.02) or left at 1, batch norm biases 0."""
+    # The learner's own networks, and one layer of each kind the step names, so that an init that skips, say,
+    # nn.Linear is found even when these networks have none.
+    layers = nn.ModuleDict({"conv": nn.Conv2d(64, 64, 4), "transpose_conv": nn.ConvTranspose2d(64, 64, 4),
+                            "linear": nn.Linear(256, 256), "batch_norm": nn.BatchNorm2d(64)})
     for model in (_run("Discriminator(conv_dim=32)", Discriminator, 32),
-                  _run("Generator(z_size=100, conv_dim=32)", lambda: Generator(z_size=100, conv_dim=32))):
+                  _run("Generator(z_size=100, conv_dim=32)", lambda: Generator(z_size=100, conv_dim=32)), layers):
         before = {k: v.clone() for k, v in model.state_dict().items()}
-        _run(f"{type(model).__name__}().apply(weights_init_normal)", model.apply, weights_init_normal,
+        _run(f"{type(model).__name__ if model is not layers else 'a layer'}.apply(weights_init_normal)", model.apply,
+             weights_init_normal,
              hint=weights.init_error_hint)
         for name, m in model.named_modules():
-            where = f"{type(model).__name__}.{name}"
+            where = f"{type(model).__name__}.{name}" if model is not layers else f"an {type(m).__name__} layer"
             if isinstance(m, weights.WEIGHTED):
                 weights.check_weighted(m, where, before[f"{name}.weight"])
             elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:

@@ -229,7 +229,7 @@ def test_discriminator_rejects_a_final_sigmoid(nb):
         def forward(self, x):
             return torch.sigmoid(super().forward(x))
 
-    rejects(pu.check_discriminator, SigmoidD, match="expected raw logits.*remove the final sigmoid")
+    rejects(pu.check_discriminator, SigmoidD, match=r"a sigmoid runs after it\. Remove it")
 
 
 def test_discriminator_rejects_4d_output(nb):
@@ -287,7 +287,7 @@ def test_discriminator_passes_all_convolutional(capsys, nb):
 def test_discriminator_rejects_a_final_sigmoid_after_a_conv_head(nb):
     """The logit test scales the last nn.Conv2d when there is no nn.Linear, and still finds the sigmoid."""
     rejects(pu.check_discriminator, conv_head_discriminator(nb, sigmoid=True),
-            match="expected raw logits.*remove the final sigmoid")
+            match=r"a sigmoid runs after it\. Remove it")
 
 
 def test_discriminator_rejects_hard_coded_linear_with_an_assertion(nb):
@@ -320,7 +320,7 @@ class ForSixtyFour(nn.Module):
         self.down, self.inner = nn.Conv2d(3, 3, 4, stride=2, padding=1), inner
 
     def forward(self, x):
-        return self.inner(self.down(x))
+        return self.inner(F.leaky_relu(self.down(x), 0.2))
 
 
 def test_discriminator_checks_the_image_size_asked_for(capsys, nb):
@@ -361,14 +361,14 @@ def test_discriminator_rejects_ignoring_conv_dim(nb):
 class WrittenOutD(nn.Module):
     """The notebook's D without nn.Sequential: layers under other names, activations and flatten in forward."""
 
-    def __init__(self, conv_dim=64, slope=0.2, first_norm=False, dropout=0.0):
+    def __init__(self, conv_dim=64, slope=0.2, first_norm=False, dropout=0.0, grow=2):
         super().__init__()
-        channels = [3, conv_dim, conv_dim * 2, conv_dim * 4, conv_dim * 8]
+        channels = [3] + [conv_dim * grow ** i for i in range(4)]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 4, 2, 1, bias=i == 0) for i, (a, b) in
                                    enumerate(zip(channels, channels[1:])))
         self.norms = nn.ModuleList([nn.BatchNorm2d(conv_dim) if first_norm else nn.Identity()] +
                                    [nn.BatchNorm2d(c) for c in channels[2:]])
-        self.logit = nn.Linear(conv_dim * 8 * 2 * 2, 1)
+        self.logit = nn.Linear(channels[-1] * 2 * 2, 1)
         self.slope, self.dropout = slope, dropout
 
     def forward(self, x):
@@ -425,10 +425,21 @@ D_MISTAKES = {
                                                     r"after D's first convolution \(convs\.0\)"),
     "default-slope-module": (lambda nb: changed_d(nb, lambda layers, c: [nn.LeakyReLU() if isinstance(m, nn.LeakyReLU)
                                                                           else m for m in layers]),
-                             r"^D's leaky ReLU has PyTorch's default slope 0\.01 \(net\.1 is nn\.LeakyReLU\(\)\): use "
-                             r"nn\.LeakyReLU\(0\.2\) .*the paper's slope"),
+                             r"^Between D's layers net\.0 and net\.2 there is a leaky ReLU with PyTorch's default slope "
+                             r"0\.01 \(nn\.LeakyReLU\(\)\): use nn\.LeakyReLU\(0\.2\) .*the paper's slope"),
     "default-slope-functional": (lambda nb: functools.partial(WrittenOutD, slope=None),
-                                 r"^D's leaky ReLU has PyTorch's default slope 0\.01 \(F\.leaky_relu\(x\) is called\)"),
+                                 r"^Between D's layers convs\.0 and convs\.1 there is a leaky ReLU with PyTorch's "
+                                 r"default slope 0\.01"),
+    "relu": (lambda nb: changed_d(nb, lambda layers, c: [nn.ReLU() if isinstance(m, nn.LeakyReLU) else m for m in layers]),
+             r"^Between D's layers net\.0 and net\.2 there is a ReLU \(slope 0\): use nn\.LeakyReLU\(0\.2\)"),
+    "no-activation": (lambda nb: changed_d(nb, lambda layers, c: [m for m in layers if not isinstance(m, nn.LeakyReLU)]),
+                      r"^Between D's layers net\.0 and net\.1 there is no activation \(slope 1\)"),
+    "tanh-at-the-end": (lambda nb: changed_d(nb, lambda layers, c: layers + [nn.Tanh()]),
+                        r"a tanh runs after it\. Remove it"),
+    "dropout-on-the-logit": (lambda nb: changed_d(nb, lambda layers, c: layers + [nn.Dropout(0.3)]),
+                             r"^Something random runs after D's last layer \(net\.12\) in training: dropout"),
+    "channels-never-double": (lambda nb: functools.partial(WrittenOutD, grow=1),
+                              r"^D's channels do not grow: its convolutions give 32 -> 32 -> 32 -> 32 channels"),
 }
 
 
@@ -997,7 +1008,9 @@ class Variant:
                 "transposed": lambda: torch.randn(z_size, n, device=device),
                 "global-batch": lambda: torch.randn(64, z_size, device=device),
                 "one-row": lambda: torch.randn(1, z_size, device=device).expand(n, -1),
-                "fixed": lambda: torch.linspace(-1, 1, n * z_size, device=device).view(n, z_size)}[self.noise]()
+                "rand": lambda: torch.rand(n, z_size, device=device),
+                "fixed": lambda: torch.randn(n, z_size, generator=torch.Generator().manual_seed(0)).to(device),
+                }[self.noise]()
 
     def zero(self, opt, net):
         {"keep-zeros": lambda: opt.zero_grad(set_to_none=False), "module": lambda: net.zero_grad(),
@@ -1068,7 +1081,7 @@ def variant(nb, **knobs) -> Variant:
 
 VALID = {
     "notebook-written-out": {},
-    "uniform-z": dict(noise="uniform"),
+    "z-global-batch-size": dict(noise="global-batch"),
     "fresh-noise-for-g": dict(fakes_for_g="fresh-noise"),
     "new-g-call-for-g": dict(fakes_for_g="new-call"),
     "fakes-under-no-grad": dict(d_fakes="no-grad", fakes_for_g="new-call"),
@@ -1145,9 +1158,10 @@ MISTAKES = {
     "z-transposed": (dict(noise="transposed"), r"^z has the wrong shape: .*G got z of shape \(20, 12\)"),
     "z-4d-for-a-linear-g": (dict(noise="4d"), r"^z has the wrong shape: .*G got z of shape \(12, 20, 1, 1\); this G was "
                                               r"built with z_size=20 and takes z of shape \(batch, z_size\) = \(12, 20\)"),
-    "z-global-batch-size": (dict(noise="global-batch"), r"^z has the wrong batch size: 64 fakes for a batch of 12 real images\. "
-                                                        r"Use real_images\.size\(0\), not a global batch_size: "
-                                                        r"train_step should work for any batch size \(this check uses 12\)"),
+    "uniform-z": (dict(noise="uniform"), r"^z is not drawn from N\(0, 1\): its 240 numbers have mean .* and standard "
+                                         r"deviation 0\.5.* \(that is a uniform draw from \[-1, 1\]"),
+    "z-from-rand": (dict(noise="rand"), r"^z is not drawn from N\(0, 1\).*\(torch\.rand draws from \[0, 1\]\)\. "
+                                        r"Draw it with torch\.randn"),
     "python-floats": (dict(returns="floats"), re.escape("train_step returned d_loss, g_loss, D(x), D(G(z)) as Python "
                                                         "numbers: return tensors without .item(): reading a number makes "
                                                         "the CPU wait for the GPU; helpers.train adds them up on the device")),

@@ -55,8 +55,15 @@ def explain_error(e: Exception, rec: sr.Recording) -> str:
             return (f"G's loss reuses D's output from before D's update: {raised}. d_loss.backward() freed that "
                     "graph. After d_optimizer.step(), score the fakes again: g_loss = real_loss(D(fake_images))")
         return f"{raised}: each backward() needs its own forward pass (call D again for G's loss)"
+    if "NVIDIA driver" in text or "not compiled with CUDA" in text:
+        return (f"train_step sends tensors to a CUDA GPU that this machine does not have: {raised}. Put new tensors "
+                "where the real images are, device=real_images.device (or .to(real_images.device)), instead of .cuda()")
     inplace = re.search(r"\[torch\.\w+ \[([\d, ]*)\]\], which is output \d+ of (\w+)", text)
-    if inplace and "modified by an inplace operation" in text and inplace.group(2) not in _PARAMETER_OPS:
+    shapes = {tuple(p.shape) for ps in rec.params.values() for p in ps} | \
+        {tuple(reversed(p.shape)) for ps in rec.params.values() for p in ps}
+    weight = inplace and (inplace.group(2) in _PARAMETER_OPS or
+                          tuple(int(n) for n in inplace.group(1).split(",") if n.strip()) in shapes)
+    if inplace and "modified by an inplace operation" in text and not weight:
         shape, op = inplace.group(1), inplace.group(2).removesuffix("Backward0")
         which = {"Tanh": "G's output (its tanh): fake_images", "Sigmoid": "a sigmoid's output (d_out.sigmoid_()?)"}
         return (f"An in-place operation changed a tensor that backward still needs: {raised}. It is "

@@ -18,15 +18,15 @@ SOURCE = "https://github.com/pytorch/examples/blob/13caa078cd69d74ffb447a9eda09f
 
 _Z4 = r"\(B, z_size\)|\(batch, z_size\)|z_size, 1, 1"
 VERDICTS = {
-    "discriminator": ("a sigmoid at D's end", r"sigmoid"),
+    "discriminator": ("a sigmoid at D's end, and logits shaped (B,), not (B, 1)", r"sigmoid|\(batch, 1\)"),
     "generator": ("G only takes z as (B, z_size, 1, 1)", _Z4 + r"|view|reshape|unsqueeze"),
     "weights_init": ("Linear layers are left out of the N(0, 0.02) init", r"Linear"),
-    "losses": ("nn.BCELoss takes probabilities, not D's logits",
-               r"logits|BCEWithLogits|binary_cross_entropy_with_logits"),
+    "losses": ("nn.BCELoss takes probabilities, not D's logits; labels (B,) fail a (B, 1) D_out",
+               r"logits|BCEWithLogits|binary_cross_entropy_with_logits|target size|same size|shape"),
     "optimizers": "pass",
     "train_step": ("z drawn as (B, z_size, 1, 1)", _Z4),
 }
-JUDGEMENT = {
+JUDGEMENT = {  # discriminator: the output shape added to the mistakes in review (the loop flattened it)
     "discriminator": "mistake: 3 stride-2 convs (conv_dim, x2, x4), no batch norm on the first, leaky ReLU 0.2, "
                      "a 4x4 conv head, then nn.Sigmoid(); forward flattens with .view(-1, 1).squeeze(1), so "
                      "the output is (B,) probabilities, not (B, 1) logits",
@@ -36,7 +36,8 @@ JUDGEMENT = {
     "weights_init": "mistake: 'Conv' class names get N(0, 0.02), batch norm N(1, 0.02) and bias 0 "
                     "(torch.nn.init on the parameters themselves), but Linear is not handled",
     "losses": "mistake: nn.BCELoss expects probabilities; the lesson's real_loss/fake_loss take D's logits. "
-              "Labels are float (the images' dtype) and sized from D_out, mean reduction",
+              "Labels are float (the images' dtype), mean reduction, but shaped (b,) (the loop flattens D's "
+              "output first), so the lesson's (B, 1) D_out makes BCELoss raise a size mismatch",
     "optimizers": "correct: one Adam per network with the lr passed in and betas (betas[0], 0.999); off-spec: "
                   "beta2 written in, as the lesson's own 0.999",
     "train_step": "mistake: z = torch.randn(b, z_size, 1, 1); otherwise correct: D first with separate real "
@@ -126,27 +127,27 @@ def make_optimizers(D, G, lr, betas):
 
 def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
     device = real_images.device
-    # (1) D: real batch, then fake batch, one step
+    # (1) D: real batch, then generated batch, one step
     D.zero_grad()
-    batch_size = real_images.size(0)
-    output = D(real_images)
-    errD_real = real_loss(output, smooth)
-    errD_real.backward()
-    D_x = output.mean()
+    n = real_images.size(0)
+    scores = D(real_images)
+    d_on_real = real_loss(scores, smooth)
+    d_on_real.backward()
+    p_real = scores.mean()
 
-    noise = torch.randn(batch_size, z_size, 1, 1, device=device)
-    fake = G(noise)
-    output = D(fake.detach())
-    errD_fake = fake_loss(output)
-    errD_fake.backward()
-    D_G_z1 = output.mean()
-    errD = errD_real + errD_fake
+    z = torch.randn(n, z_size, 1, 1, device=device)
+    made = G(z)
+    scores = D(made.detach())
+    d_on_fake = fake_loss(scores)
+    d_on_fake.backward()
+    p_fake = scores.mean()
+    d_total = d_on_real + d_on_fake
     d_optimizer.step()
 
     # (2) G: fakes labelled real for its cost
     G.zero_grad()
-    output = D(fake)
-    errG = real_loss(output)
-    errG.backward()
+    scores = D(made)
+    g_total = real_loss(scores)
+    g_total.backward()
     g_optimizer.step()
-    return errD, errG, D_x, D_G_z1
+    return d_total, g_total, p_real, p_fake

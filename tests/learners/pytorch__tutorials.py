@@ -19,16 +19,18 @@ SOURCE = ("https://github.com/pytorch/tutorials/blob/7d4b657ab2f03a756b525b7b174
 
 _Z4 = r"\(B, z_size\)|\(batch, z_size\)|z_size, 1, 1"
 VERDICTS = {
-    "discriminator": ("a sigmoid at D's end", r"sigmoid"),
+    "discriminator": ("a sigmoid at D's end, and logits shaped (B, 1, 1, 1), not (B, 1)", r"sigmoid|\(batch, 1\)"),
     "generator": ("G only takes z as (B, z_size, 1, 1)", _Z4 + r"|view|reshape|unsqueeze"),
     "weights_init": ("Linear layers are left out of the N(0, 0.02) init", r"Linear"),
-    "losses": ("nn.BCELoss takes probabilities, not D's logits (and the int labels make Long targets)",
-               r"logits|BCEWithLogits|binary_cross_entropy_with_logits|dtype|Long|integer"),
+    "losses": ("nn.BCELoss takes probabilities, not D's logits; labels (B,) fail a (B, 1) D_out (and the int "
+               "labels make Long targets)",
+               r"logits|BCEWithLogits|binary_cross_entropy_with_logits|dtype|Long|integer|"
+               r"target size|same size|shape"),
     "optimizers": "pass",
     "train_step": ("z drawn as (B, z_size, 1, 1) (and the Long labels of the int real_label/fake_label crash "
                    "BCELoss)", _Z4 + r"|dtype|Long|integer"),
 }
-JUDGEMENT = {
+JUDGEMENT = {  # discriminator: the output shape added to the mistakes in review (the loop flattened it)
     "discriminator": "mistake: 3 stride-2 convs (conv_dim, x2, x4), no batch norm on the first, leaky ReLU 0.2, "
                      "a 4x4 conv head, then nn.Sigmoid(): D outputs probabilities, and its output is "
                      "(B, 1, 1, 1), not (B, 1)",
@@ -40,7 +42,8 @@ JUDGEMENT = {
                     "all three layer types)",
     "losses": "mistake: nn.BCELoss expects probabilities (the lesson's losses take logits); besides, "
               "torch.full((b,), 1) is an int64 tensor in today's PyTorch, which BCELoss refuses (the smoothed "
-              "0.9 target is float)",
+              "0.9 target is float); the labels are (b,) (the loop flattens D's output"
+              " first), so the lesson's (B, 1) D_out makes BCELoss raise a size mismatch",
     "optimizers": "correct: one Adam per network with the lr passed in and betas (betas[0], 0.999); off-spec: "
                   "beta2 is written in, but as the lesson's own 0.999",
     "train_step": "mistake: order, detach, zero_grad and G's non-saturating loss on the updated D are right, but "
@@ -127,24 +130,24 @@ def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True)
     device = real_images.device
     # D on an all-real batch
     D.zero_grad()
-    b_size = real_images.size(0)
-    output = D(real_images).view(-1)
-    errD_real = real_loss(output, smooth)
-    errD_real.backward()
-    D_x = output.mean()
-    # D on an all-fake batch
-    noise = torch.randn(b_size, z_size, 1, 1, device=device)
-    fake = G(noise)
-    output = D(fake.detach()).view(-1)
-    errD_fake = fake_loss(output)
-    errD_fake.backward()
-    D_G_z1 = output.mean()
-    errD = errD_real + errD_fake
+    n = real_images.size(0)
+    scores = D(real_images).view(-1)
+    d_on_real = real_loss(scores, smooth)
+    d_on_real.backward()
+    p_real = scores.mean()
+    # D on a batch of generated images
+    z = torch.randn(n, z_size, 1, 1, device=device)
+    made = G(z)
+    scores = D(made.detach()).view(-1)
+    d_on_fake = fake_loss(scores)
+    d_on_fake.backward()
+    p_fake = scores.mean()
+    d_total = d_on_real + d_on_fake
     d_optimizer.step()
     # G: the freshly updated D should call the same fakes real
     G.zero_grad()
-    output = D(fake).view(-1)
-    errG = real_loss(output)
-    errG.backward()
+    scores = D(made).view(-1)
+    g_total = real_loss(scores)
+    g_total.backward()
     g_optimizer.step()
-    return errD, errG, D_x, D_G_z1
+    return d_total, g_total, p_real, p_fake
