@@ -18,6 +18,7 @@ the training loop reads the same with or without it. What it does, said when it 
 """
 from __future__ import annotations
 
+import copy
 import os
 import time
 from typing import Callable
@@ -49,6 +50,7 @@ class FastStep:
         D.to(memory_format=self.layout)
         G.to(memory_format=self.layout)
         self.graph, self.want_graph, self.eager_steps = None, cuda_graph and self.device.type == "cuda", 0
+        self.fitted = False  # _fit: whether the learner's step takes this layout and precision, tried once
         layout = "channels-last" if self.layout == torch.channels_last else "default layout"
         candidates = self.tuning.candidates if self.tuning else []
         measured = [what for what, options in (("the threads", {t for t, _ in candidates}),
@@ -60,6 +62,52 @@ class FastStep:
               + (", CUDA graph from step 4 (it sets the optimizers' capturable=True, their step counts on the GPU)"
                  if self.want_graph else "") + ".")
 
+    def _fit(self, args: tuple) -> None:
+        """Before the first step: run train_step once on copies of the networks and optimizers in the layout and
+        precisions FastStep would use. What the learner's code cannot take (x.view(...) on a channels-last tensor,
+        say) is given up, in one line that says why; if nothing works, the first real step raises the error."""
+        precisions = self.tuning.precisions if self.tuning else [self.precision]
+        errors = {}
+        for layout in dict.fromkeys([self.layout, torch.contiguous_format]):
+            works = [p for p in precisions if not self._fails(args, layout, p, errors)]
+            if works:
+                break
+        else:
+            return
+        if layout != self.layout:
+            self.layout = layout
+            args[0].to(memory_format=layout)
+            args[1].to(memory_format=layout)
+            print(f"FastStep: your train_step fails on channels-last tensors ({_first_line(errors[precisions[0]])}), "
+                  "so D and G keep the default layout, a little slower. (x.flatten(1) or x.reshape(x.size(0), -1) "
+                  "works in both layouts, where x.view(x.size(0), -1) needs the default one.)")
+        if works != precisions:
+            failed = [p for p in precisions if p not in works]
+            print(f"FastStep: your train_step fails in {', '.join(failed)} ({_first_line(errors[failed[0]])}), so "
+                  f"it runs in {works[0]}.")
+            self.precision = works[0]
+            if self.tuning:
+                self.tuning.precisions = works
+                self.tuning.start_measuring()
+
+    def _fails(self, args: tuple, layout: torch.memory_format, precision: str, errors: dict) -> bool:
+        """Whether train_step raises on copies of D, G and their optimizers in this layout and precision (the
+        error kept in errors[precision]). The random state is put back, so the learner's run is not shifted."""
+        D, G, d_opt, g_opt, real, *rest = args
+        D, G = copy.deepcopy(D).to(memory_format=layout), copy.deepcopy(G).to(memory_format=layout)
+        d_opt, g_opt = type(d_opt)(D.parameters(), **d_opt.defaults), type(g_opt)(G.parameters(), **g_opt.defaults)
+        saved, self.precision = self.precision, precision
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+                self._eager((D, G, d_opt, g_opt, real.contiguous(memory_format=layout), *rest))
+            return False
+        except Exception as e:  # noqa: BLE001 - any error: this form does not fit the learner's code
+            errors.setdefault(precision, e)
+            return True
+        finally:
+            self.precision = saved
+
     def _eager(self, args: tuple) -> tuple:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         with torch.autocast(self.device.type, dtype=dtype, enabled=self.precision == "bf16", cache_enabled=False):
@@ -67,6 +115,9 @@ class FastStep:
         return tuple(torch.as_tensor(v, device=self.device).detach().float().reshape(()) for v in out)
 
     def __call__(self, D, G, d_optimizer, g_optimizer, real_images, z_size, *options):
+        if not self.fitted:
+            self.fitted = True
+            self._fit((D, G, d_optimizer, g_optimizer, real_images, z_size, *options))
         real = real_images.contiguous(memory_format=self.layout)
         args = (D, G, d_optimizer, g_optimizer, real, z_size, *options)
         if self.tuning is not None:
@@ -109,6 +160,11 @@ class FastStep:
         except Exception as e:  # noqa: BLE001 - any capture failure means: stay eager
             print(f"(CUDA graph capture failed, training eagerly instead: {e.__class__.__name__}: {e})")
         return out
+
+
+def _first_line(e: Exception) -> str:
+    text = (str(e).strip().splitlines() or [""])[0].split(". ")[0]
+    return f"{type(e).__name__}: {text[:200]}"
 
 
 class CpuTuning:

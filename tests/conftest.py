@@ -95,9 +95,7 @@ def one_thread():
 
 def pytest_terminal_summary(terminalreporter):
     """The learners' corpus: the checks' verdicts against those judged by hand (tests/test_learners.py)."""
-    module = sys.modules.get("tests.test_learners")
-    if module is not None and module.OUTCOMES:
-        from tests import learner_corpus
-
+    corpus = sys.modules.get("tests.learner_corpus")
+    if corpus is not None and corpus.OUTCOMES:
         terminalreporter.section("the checks on learners' code (tests/learners/)")
-        terminalreporter.write_line(learner_corpus.matrix(module.OUTCOMES))
+        terminalreporter.write_line(corpus.matrix(corpus.OUTCOMES))

@@ -111,6 +111,8 @@ def run(case_name: str, step: str) -> Outcome:
     return Outcome(case_name, step, expected, pattern, got, message, printed.getvalue())
 
 
+OUTCOMES: list[Outcome] = []  # this pytest run's, for the matrix at its end
+
 CELLS = ("valid passed", "valid refused", "mistake named", "mistake, message misses it", "mistake passed",
          "raw error")
 
