@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from facegen import count_parameters
 from facegen.checks import average, networks, optimizers, training_step, weights
 from facegen.checks.common import PASSED, CheckFailed  # noqa: F401 - re-exported for the notebook and the tests
-from facegen.checks.common import checked, last_layer as _last_layer, run as _run
+from facegen.checks.common import checked, exercise, last_layer as _last_layer, run as _run
 
 
 def _close(a, b, atol: float = 1e-4) -> bool:
@@ -61,20 +61,37 @@ def _scale_hint(x: torch.Tensor, got, low: float, high: float) -> str:
     return ""
 
 
+@exercise("scale", points=1, hidden="tests.check_scale(scale, batch=True, seed=1, quiet=True)", hints=(
+    "G's tanh draws pixels in [-1, 1], so the real faces must lie there too, or D tells them apart by brightness "
+    "alone. scale is a straight line that sends 0 to the low end of `feature_range` and 1 to the high end, the same "
+    "line for every image: a dark face stays darker than a light one.",
+    "`low, high = feature_range`; the width of the new range, `high - low`; multiply by it, then shift by `low`. "
+    "Arithmetic on a tensor acts on every value, whatever x's shape.",
+    "```python\nlow, high = feature_range\nreturn x * (___ - ___) + ___\n```"))
 @checked
-def check_scale(scale) -> None:
-    """scale(x) maps [0, 1] to [-1, 1] by default, and to any feature_range asked for, whatever x's own range."""
+def check_scale(scale, batch: bool = False) -> None:
+    """scale(x) maps [0, 1] to [-1, 1] by default, and to any feature_range asked for, whatever x's own range;
+    batch=True (the hidden test) also tries a random batch of images (B, 3, H, W) with a random feature_range."""
     x = torch.tensor([0.0, 0.25, 0.5, 1.0])
     dark = torch.tensor([0.1, 0.2, 0.3, 0.6])  # a dark image's pixels do not span [0, 1]
-    for x, feature_range in ((x, (-1, 1)), (x, (0, 1)), (x, (-2, 2)), (dark, (-1, 1))):
+    cases = [(x, (-1, 1)), (x, (0, 1)), (x, (-2, 2)), (dark, (-1, 1))]
+    if batch:
+        low = -torch.rand(()).item()
+        cases.append((torch.rand(2, 3, 4, 4) * 0.8 + 0.1, (round(low, 2), round(1 + torch.rand(()).item(), 2))))
+    for x, feature_range in cases:
         low, high = feature_range
-        expected = [round(v * (high - low) + low, 6) for v in x.tolist()]
+        expected = x * (high - low) + low
+        shown = x.tolist() if x.dim() == 1 else f"a batch of shape {tuple(x.shape)} with values in [0.1, 0.9]"
         args = (x.clone(),) if feature_range == (-1, 1) else (x.clone(), feature_range)  # in-place scale is fine
-        got = _run(f"scale({x.tolist()}, feature_range={feature_range})", scale, *args)
+        got = _run(f"scale({shown}, feature_range={feature_range})", scale, *args)
         assert torch.is_tensor(got), f"scale should return a tensor, got {type(got).__name__}"
-        assert torch.allclose(got.float(), torch.tensor(expected), atol=1e-6), \
-            f"scale({x.tolist()}, feature_range={feature_range}): expected {expected}, got {got.tolist()}" \
-            f"{_scale_hint(x, got, *feature_range)}"
+        assert got.shape == x.shape, \
+            f"scale({shown}, feature_range={feature_range}) returned shape {tuple(got.shape)}: keep x's shape " \
+            "(scale works on each value, so x * (max - min) + min needs no reshaping)"
+        assert torch.allclose(got.float(), expected, atol=1e-6), \
+            f"scale({shown}, feature_range={feature_range}): expected " \
+            f"{[round(v, 6) for v in expected.tolist()] if x.dim() == 1 else 'x * (max - min) + min'}, got " \
+            f"{got.tolist() if x.dim() == 1 else 'other values'}{_scale_hint(x, got, *feature_range)}"
 
 
 def _first_batch(loader):
@@ -89,6 +106,7 @@ def _first_batch(loader):
             generator.set_state(state)
 
 
+@exercise(None, points=1)
 @checked
 def check_dataloader(loader, image_size: int = 32) -> None:
     """A batch is a float tensor (B, 3, S, S) with values in [-1, 1] that use most of that range; batches are shuffled."""
@@ -129,6 +147,21 @@ def check_dataloader(loader, image_size: int = 32) -> None:
 
 # --- Step 4: the networks -----------------------------------------------------------------------
 
+@exercise("discriminator", points=2,
+          hidden="tests.check_discriminator(Discriminator, image_size=image_size, seed=1, quiet=True)", hints=(
+    "D is an image classifier with one raw score out, the logit: no sigmoid at the end, as the loss applies it. "
+    "Strided convolutions halve the image while the channels double; batch norm from the second convolution on; a "
+    "leaky ReLU of slope 0.2 after every hidden layer, so that G still gets a gradient for the fakes D rejects.",
+    "`nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1)` halves the size (the formula is in the picture "
+    "after step 4), `nn.BatchNorm2d(out_channels)`, `nn.LeakyReLU(0.2)`, `nn.Flatten()`, one `nn.Linear(..., 1)`. "
+    "Keep the layers in `nn.Sequential` (or `nn.ModuleList`, or attributes), so that PyTorch registers them and "
+    "`D.parameters()` finds them. A convolution before a batch norm may drop its bias (`bias=False`): batch norm "
+    "subtracts each channel's mean, and its own shift takes the bias's place.",
+    "```python\nself.net = nn.Sequential(\n"
+    "    nn.Conv2d(3, conv_dim, 4, stride=2, padding=1), nn.LeakyReLU(___),        # 16x16\n"
+    "    nn.Conv2d(conv_dim, conv_dim * 2, 4, stride=2, padding=1), nn.BatchNorm2d(___), nn.LeakyReLU(0.2),  # 8x8\n"
+    "    ___,                                                                    # 4x4, then 2x2\n"
+    "    nn.Flatten(), nn.Linear(___, 1),\n)\n# in forward: return self.net(x)\n```"))
 @checked
 def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> None:
     """D maps (B, 3, S, S) to (B, 1) logits (S = image_size), for several batch sizes (2 included) and conv_dims."""
@@ -168,6 +201,22 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
         "final " + ("sigmoid" if out.min() >= 0 else "tanh") + " (the loss takes the logits and applies the sigmoid)"
 
 
+@exercise("generator", points=2, hidden="tests.check_generator(Generator, image_size=image_size, seed=1, quiet=True)",
+          hints=(
+    "G runs D's path backwards: z becomes a small, deep map (conv_dim * 8 channels of 2x2), and transpose "
+    "convolutions double it up to 32x32 while the channels halve, down to 3 colours. A tanh at the end puts the pixels "
+    "in [-1, 1], like the scaled real faces; batch norm and ReLU come before each transpose convolution, none after "
+    "the last.",
+    "`nn.Linear(z_size, conv_dim * 8 * 2 * 2)`; `.view(-1, conv_dim * 8, 2, 2)` (or `.reshape`) in `forward`, as "
+    "the linear layer's output is flat; `nn.BatchNorm2d(channels)`, `nn.ReLU()`, `nn.ConvTranspose2d(in_channels, "
+    "out_channels, 4, stride=2, padding=1)` (it doubles: (n - 1) * 2 - 2 * 1 + 4 = 2n), `nn.Tanh()`. G takes z of "
+    "shape (batch, z_size).",
+    "```python\nself.fc = nn.Linear(z_size, ___)\nself.net = nn.Sequential(\n"
+    "    nn.BatchNorm2d(conv_dim * 8), nn.ReLU(),\n"
+    "    nn.ConvTranspose2d(conv_dim * 8, conv_dim * 4, 4, stride=2, padding=1),  # 4x4\n"
+    "    ___,                                                                  # 8x8, 16x16\n"
+    "    nn.ConvTranspose2d(conv_dim, ___, 4, stride=2, padding=1), nn.___(),   # 32x32, in [-1, 1]\n)\n"
+    "# in forward: x = self.fc(z).view(___, self.conv_dim * 8, 2, 2); return self.net(x)\n```"))
 @checked
 def check_generator(Generator, device="cpu", image_size: int = 32) -> None:
     """G maps z (B, z_size) to images (B, 3, S, S) in [-1, 1] (S = image_size), for other z_size and conv_dim too."""
@@ -205,6 +254,16 @@ def _generator_error_hint(e: Exception, z_size: int) -> str:
 
 # --- Step 5: initialisation ---------------------------------------------------------------------
 
+@exercise("weights_init", points=1,
+          hidden="tests.check_weights_init(weights_init_normal, Discriminator, Generator, seed=1, quiet=True)", hints=(
+    "The DCGAN paper starts every weight from N(0, 0.02): small, and the same scale in D and G. `D.apply(f)` calls f "
+    "on every module, ReLUs and containers too, so f acts only on the layers that hold such weights.",
+    "`isinstance(m, ...)` tells which layer m is: which three layer types hold the weights the paper means? "
+    "`nn.init.normal_(tensor, mean, std)` and `nn.init.zeros_(tensor)` set a tensor in place. A layer made with "
+    "`bias=False` has `m.bias` None; `nn.BatchNorm2d` has its own weight (a scale: 1, or N(1, 0.02)) and bias (0).",
+    "```python\nif isinstance(m, (___, ___, ___)):\n    nn.init.normal_(m.weight, ___, ___)\n"
+    "    if m.bias is not None:\n        nn.init.zeros_(m.bias)\nelif isinstance(m, nn.BatchNorm2d):\n"
+    "    nn.init.normal_(m.weight, ___, 0.02)\n    nn.init.zeros_(___)\n```"))
 @checked
 def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
     """Conv and linear weights ~ N(0, 0.02) (as in the DCGAN paper), biases 0 or left at PyTorch's default;
@@ -308,6 +367,16 @@ def _raised_in_loss_init(e: Exception) -> bool:
     return False
 
 
+@exercise("losses", points=2, hints=(
+    "D's loss is the binary cross-entropy (BCE) of its logit against the label 1 for real faces and 0 for fakes; "
+    "`real_loss` is G's loss too, as G wants its fakes called real. With `smooth`, real faces are labelled 0.9, which "
+    "keeps D from growing over-confident.",
+    "`F.binary_cross_entropy_with_logits(logits, labels)` takes D's logits (it applies the sigmoid itself, exactly) "
+    "and averages over the batch; `torch.full_like(d_out, value)` and `torch.zeros_like(d_out)` make labels of "
+    "d_out's shape, dtype and device.",
+    "```python\ndef real_loss(d_out, smooth=False):\n    labels = torch.full_like(d_out, ___ if smooth else ___)\n"
+    "    return F.binary_cross_entropy_with_logits(___, ___)\n\n\ndef fake_loss(d_out):\n"
+    "    return F.binary_cross_entropy_with_logits(d_out, ___)\n```"))
 @checked
 def check_losses(real_loss, fake_loss) -> None:
     """real_loss/fake_loss are BCE on logits (labels 1 and 0), with label smoothing (0.9) as an option."""
@@ -348,6 +417,12 @@ def check_losses(real_loss, fake_loss) -> None:
 
 # --- Step 7: the optimizers and one training step -----------------------------------------------
 
+@exercise("optimizers", points=1, hints=(
+    "Each network has its own optimizer: D's update must change D's weights only, and G's update G's only. Adam with "
+    "the paper's settings, the Hyperparameters cell's `lr` and `betas`.",
+    "`torch.optim.Adam(parameters, lr=..., betas=..., fused=fused)`; `D.parameters()` and `G.parameters()`.",
+    "```python\nd_optimizer = torch.optim.Adam(___.parameters(), lr=lr, betas=___, fused=fused)\n"
+    "g_optimizer = torch.optim.Adam(___, lr=___, betas=betas, fused=fused)\n```"))
 @checked
 def check_optimizers(d_optimizer, g_optimizer, D, G, lr: float = 2e-4, betas=(0.5, 0.999)) -> None:
     """d_optimizer is torch.optim.Adam over exactly D's current parameters, g_optimizer over G's, both with
@@ -355,6 +430,20 @@ def check_optimizers(d_optimizer, g_optimizer, D, G, lr: float = 2e-4, betas=(0.
     optimizers.check(d_optimizer, g_optimizer, D, G, lr, betas)
 
 
+@exercise("train_step", points=3,
+          hidden="tests.check_train_step(train_step, Discriminator, Generator, steps=3, seed=1, quiet=True)", hints=(
+    "One round of the game. First D learns to tell this batch's real faces (label 1, or 0.9 with `smooth`) from "
+    "fresh fakes (label 0), without changing G; then G learns to make the updated D call its fakes real. Each update "
+    "is: zero the gradients, the loss, backward, step. z is fresh N(0, 1) noise in every step, as the samples use.",
+    "`torch.randn(real_images.size(0), z_size, device=real_images.device)`, `G(z)`; `d_optimizer.zero_grad()`, "
+    "`D(real_images)`, `D(fake_images.detach())` (detach, so that D's backward stops before G), `real_loss(..., "
+    "smooth)`, `fake_loss(...)`, `.backward()`, `d_optimizer.step()`; then `g_optimizer.zero_grad()`, `real_loss` "
+    "of D on the fakes not detached (no smoothing for G), backward, `g_optimizer.step()`. Return the losses and "
+    "`torch.sigmoid(logits).mean()` of D's real and fake logits, each `.detach()`ed.",
+    "```python\nz = torch.randn(___, z_size, device=real_images.device)\nfake_images = G(z)\n\n"
+    "d_optimizer.zero_grad()\nd_real = D(real_images)\nd_fake = D(___)\nd_loss = real_loss(d_real, smooth) + ___\n"
+    "d_loss.backward()\nd_optimizer.step()\n\ng_optimizer.___()\ng_loss = ___(D(fake_images))\n"
+    "g_loss.backward()\n___.step()\n\nreturn d_loss.detach(), g_loss.detach(), ___, ___\n```"))
 @checked
 def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: int = 5,
                      image_size: int = 32) -> None:
@@ -366,6 +455,15 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
 
 # --- Step 8: the average of G's weights ---------------------------------------------------------
 
+@exercise("update_average", points=2, hints=(
+    "Each of the average's weights moves a small step towards G's: average = decay * average + (1 - decay) * G. "
+    "In place, so that the average stays the same tensors that helpers.train keeps, and without gradients: it is "
+    "bookkeeping, not learning.",
+    "`zip(average.parameters(), G.parameters())` pairs them; `torch.no_grad()`; PyTorch's in-place methods end in "
+    "`_` (`mul_`, `add_(x, alpha=...)`, `lerp_(x, weight)`). Assigning `kept = ...` inside the loop changes nothing "
+    "outside it.",
+    "```python\nwith torch.no_grad():\n    for kept, live in zip(___, ___):\n"
+    "        kept.mul_(___).add_(live, alpha=___)\n```"))
 @checked
 def check_weight_average(update_average) -> None:
     """update_average(average, G, decay) sets average <- decay * average + (1 - decay) * G, parameter by parameter,

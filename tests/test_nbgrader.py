@@ -43,6 +43,17 @@ MISTAKES = [
 ]
 # The checks of step 3 (scale, and the loader built with it) fail together.
 LOST = {"check_scale", "check_dataloader", "check_train_step"}
+# Correct code that warns (nn.init.normal is deprecated), and a scale that only the hidden test refuses (it
+# flattens x: the visible check's inputs are already flat).
+WARNS = ("nn.init.normal_(m.weight, 0.0, 0.02)", "nn.init.normal(m.weight, 0.0, 0.02)")
+HIDDEN_ONLY = ("return x * (high - low) + low", "return x.reshape(-1) * (high - low) + low")
+
+
+def warns_and_fails_a_hidden_test(text: str) -> str:
+    for right, wrong in (WARNS, HIDDEN_ONLY):
+        assert text.count(right) == 1, f"the solution changed: update {right!r}"
+        text = text.replace(right, wrong)
+    return text
 
 
 def with_mistakes(text: str) -> str:
@@ -140,7 +151,8 @@ def course(tmp_path_factory) -> Path:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     released = make_student.release()
     solution = make_student.SOLUTION.read_text()
-    students = {"solution": solution, "release": released, "mistakes": with_mistakes(solution)}
+    students = {"solution": solution, "release": released, "mistakes": with_mistakes(solution),
+                "warns": warns_and_fails_a_hidden_test(solution)}
     cwd, ran = ROOT, []
     start = time.perf_counter()
     for line in teacher_commands():
@@ -227,6 +239,24 @@ def test_the_feedback_names_each_check_and_hides_the_hidden_tests_code_but_not_w
 
 
 @pytest.mark.slow
+def test_correct_code_that_warns_keeps_its_points_and_the_warning_is_shown(course):
+    got = grades(course, "warns")
+    assert got["check_weights_init"][0] == got["check_weights_init"][1], got
+    assert "Tests Passed, with a warning: FutureWarning: `nn.init.normal` is now deprecated" in feedback(course, "warns")
+
+
+@pytest.mark.slow
+def test_a_failed_hidden_test_says_one_line_and_shows_no_code(course):
+    assert grades(course, "warns")["check_scale"][0] == 0
+    shown = feedback(course, "warns")
+    assert "check_scale: scale(a batch of shape (2, 3, 4, 4) with values in [0.1, 0.9], feature_range=" in shown
+    assert "returned shape (96,): keep x's shape" in shown
+    page = (course / "feedback" / "warns" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    for code in ("BEGIN HIDDEN TESTS", "batch=True", "quiet=True", "Traceback", "problem_unittests.py"):
+        assert code not in page, f"the feedback shows the hidden test's code: {code!r}"
+
+
+@pytest.mark.slow
 def test_autograde_trains_on_the_faces_the_course_says_without_downloading(course):
     shown = feedback(course, "solution")
     assert "FACEGEN_DATA=synthetic" in shown and "Downloading" not in shown
@@ -235,7 +265,7 @@ def test_autograde_trains_on_the_faces_the_course_says_without_downloading(cours
 
 @pytest.mark.slow
 def test_every_student_fetches_their_own_feedback(course):
-    for student in ("solution", "release", "mistakes"):
+    for student in ("solution", "release", "mistakes", "warns"):
         fetched = list((course.parent / student / ASSIGNMENT / "feedback").glob(f"*/{NOTEBOOK}.html"))
         assert len(fetched) == 1, f"{student} has no feedback"
         assert fetched[0].read_text() == (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()

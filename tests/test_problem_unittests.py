@@ -115,6 +115,23 @@ def test_scale_names_the_mistake(scale, match):
     rejects(pu.check_scale, scale, match=match)
 
 
+def test_scale_hidden_test_tries_a_batch(capsys):
+    flat = lambda x, feature_range=(-1, 1): x.reshape(-1) * (feature_range[1] - feature_range[0]) + feature_range[0]  # noqa: E731
+    passes(capsys, pu.check_scale, flat)  # the visible check's inputs are flat already
+    rejects(pu.check_scale, flat, batch=True, match=r"^scale\(a batch of shape \(2, 3, 4, 4\) .* returned shape \(96,\): "
+                                                    r"keep x's shape")
+    pu.check_scale(scale, batch=True, seed=1, quiet=True)
+
+
+def test_scale_rejects_stretching_its_inputs_own_range():
+    def stretch(x, feature_range=(-1, 1)):
+        low, high = feature_range
+        return (x - x.min()) / (x.max() - x.min()) * (high - low) + low
+
+    rejects(pu.check_scale, stretch,
+            match=r"scale stretches each input's own x\.min\(\)\.\.x\.max\(\)")
+
+
 def test_scale_passes_in_place(capsys):
     """Scaling the input tensor in place is fine: the check hands each call a fresh tensor."""
     def scale(x, feature_range=(-1, 1)):
@@ -701,7 +718,7 @@ def in_place_on_a_parameter(m):
 ], ids=["classname-find", "bias-none", "in-place-on-parameter"])
 def test_weights_init_names_the_error(nb, init, match):
     rejects(pu.check_weights_init, init, nb["Discriminator"], nb["Generator"],
-            match=r"^Discriminator\(\)\.apply\(weights_init_normal\) raised \w+Error: .*" + match)
+            match=r"^Discriminator\.apply\(weights_init_normal\) raised \w+Error: .*" + match)
 
 
 def test_weights_init_rejects_nonzero_batch_norm_biases(nb):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 import warnings
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -128,6 +129,27 @@ def _escaped(e: Exception, check: str) -> str:
         return f"{check} could not finish: {type(e).__name__} {where}: {text}. Fix that line, then run the check again"
     return (f"{check} could not finish: {type(e).__name__}: {text}. This came from inside the check, not from a line "
             "of yours: check that the earlier steps' checks pass, then run this one again")
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """What a check grades, beside the check itself (learntools' way): the grade id of the solution cell it grades
+    (None for code the learner does not write), its points, its hidden test (a call of the check, silent when it
+    passes), and three hints: 1 what and why, 2 the pieces and their names, 3 a skeleton with blanks.
+    .ci/nbgrader_metadata.py writes the points and the hidden test into the notebook's check cell, and the hints
+    into the prose above the solution cell."""
+    solution: str | None
+    points: int
+    hidden: str | None = None
+    hints: tuple[str, ...] = ()
+
+
+def exercise(solution: str | None, points: int, hidden: str | None = None, hints: tuple[str, ...] = ()):
+    """Attach an Exercise to a check (as check.exercise)."""
+    def attach(check):
+        check.exercise = Exercise(solution, points, hidden, hints)
+        return check
+    return attach
 
 
 _seed = seed  # checked()'s wrapper takes a seed= argument, which hides this function's name there
