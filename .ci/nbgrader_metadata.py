@@ -1,11 +1,12 @@
 """Mark face_generation.ipynb as an nbgrader source notebook; idempotent, so re-run it after editing prose.
 
-    python .ci/nbgrader_metadata.py            # (re)write the nbgrader metadata and hidden tests
+    python .ci/nbgrader_metadata.py            # (re)write the nbgrader metadata, hidden tests and hints
     python .ci/nbgrader_metadata.py --check    # exit 1 if running it would change the notebook
 
 Cells are found by their source, never by position or id (ids are kept):
 
 * a code cell with a `### BEGIN SOLUTION` region: an autograded answer (solution, no points);
+* its hints (the check's exercise.hints) as the last three <details> of the markdown cell above it;
 * a code cell that calls `tests.check_<name>(`: autograder tests, locked, with POINTS[name]; the hidden
   tests of HIDDEN[name], if any, are appended between `### BEGIN HIDDEN TESTS` / `### END HIDDEN TESTS`
   (replacing whatever hidden block the cell had); they print nothing when they pass, so the visible
@@ -14,7 +15,9 @@ Cells are found by their source, never by position or id (ids are kept):
   REFLECTION_POINTS (its rubric); nbgrader replaces it with "YOUR ANSWER HERE" in the release;
 * any other cell: no nbgrader metadata.
 
-Standard library only; the notebook is written as json.dumps(nb, indent=1, ensure_ascii=False) + "\\n".
+The points, hidden tests and hints come from problem_unittests.py, where each sits beside its check (so this
+imports torch: run it with the project's Python). The notebook is written as json.dumps(nb, indent=1,
+ensure_ascii=False) + "\\n".
 """
 from __future__ import annotations
 
@@ -26,18 +29,17 @@ from pathlib import Path
 NOTEBOOK = Path(__file__).resolve().parent.parent / "face_generation.ipynb"
 TEACHERS_NOTES = "**Teacher's notes"
 REFLECTION_ID, REFLECTION_POINTS = "reflection", 5
-# Points per check (grade_id = check_<name>); the autograded total is their sum.
-POINTS = {"scale": 1, "dataloader": 1, "discriminator": 2, "generator": 2, "weights_init": 1, "losses": 2,
-          "optimizers": 1, "train_step": 3, "weight_average": 2}
-# Hidden tests: what the visible check does not try. Silent when they pass (quiet=True); each is a call of a
-# check, so that a failure shows one line (the check's message) and never the hidden test's code.
-HIDDEN = {
-    "scale": "tests.check_scale(scale, batch=True, seed=1, quiet=True)",
-    "discriminator": "tests.check_discriminator(Discriminator, image_size=image_size, seed=1, quiet=True)",
-    "generator": "tests.check_generator(Generator, image_size=image_size, seed=1, quiet=True)",
-    "weights_init": "tests.check_weights_init(weights_init_normal, Discriminator, Generator, seed=1, quiet=True)",
-    "train_step": "tests.check_train_step(train_step, Discriminator, Generator, steps=3, seed=1, quiet=True)",
-}
+# Points, hidden tests and hints live beside each check, in problem_unittests.py (check.exercise).
+sys.path.insert(0, str(NOTEBOOK.parent))
+import problem_unittests  # noqa: E402
+
+EXERCISES = {name.removeprefix("check_"): check.exercise for name, check in vars(problem_unittests).items()
+             if name.startswith("check_") and hasattr(check, "exercise")}
+POINTS = {name: e.points for name, e in EXERCISES.items()}  # grade_id = check_<name>; the autograded total
+HIDDEN = {name: e.hidden for name, e in EXERCISES.items() if e.hidden}
+HINTS = {e.solution: e.hints for e in EXERCISES.values() if e.solution and e.hints}  # by the solution's grade id
+HINT_TITLES = ("Hint 1: what and why", "Hint 2: the pieces", "Hint 3: a skeleton")
+HINT_BLOCK = re.compile(r"\n*<details><summary>Hint[^<]*</summary>.*?</details>", re.S)
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CHECK = re.compile(r"^tests\.check_(\w+)\(", re.M)
 
@@ -85,9 +87,26 @@ def mark(cell: dict) -> str | None:
     return metadata["nbgrader"]["grade_id"]
 
 
+def hints_markdown(hints: tuple[str, ...]) -> str:
+    return "".join(f"\n\n<details><summary>{title}</summary>\n\n{text}\n</details>"
+                   for title, text in zip(HINT_TITLES, hints))
+
+
+def write_hints(cells: list[dict], ids: list[str | None]) -> None:
+    """The hints of each solution cell, as the last thing in the markdown cell above it (replacing any there)."""
+    for i, grade_id in enumerate(ids):
+        if grade_id not in HINTS or cells[i]["cell_type"] != "code":
+            continue
+        above = next(c for c in reversed(cells[:i]) if c["cell_type"] == "markdown")
+        text = HINT_BLOCK.sub("", "".join(above["source"])).rstrip("\n") + hints_markdown(HINTS[grade_id])
+        above["source"] = text.splitlines(keepends=True)
+
+
 def marked(nb: dict) -> tuple[dict, list[str]]:
-    """nb with every cell marked (nb itself is changed), and the grade ids in order."""
-    ids = [grade_id for cell in nb["cells"] if (grade_id := mark(cell))]
+    """nb with every cell marked and the hints written (nb itself is changed), and the grade ids in order."""
+    all_ids = [mark(cell) for cell in nb["cells"]]
+    write_hints(nb["cells"], all_ids)
+    ids = [grade_id for grade_id in all_ids if grade_id]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise SystemExit(f"duplicate nbgrader grade ids: {duplicates}")

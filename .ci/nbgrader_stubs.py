@@ -3,7 +3,7 @@
 nbgrader's own stub is one fixed string per language (ClearSolutions.code_stub); this subclass writes,
 at each solution region's indentation,
 
-    raise NotImplementedError("not implemented yet: step N, <what> (see the hint above)")
+    raise NotImplementedError("not implemented yet: step N, <what> (see the hints above)")
 
 where step N is the last "## Step N" heading above the cell and <what> the function or method being
 written ('Discriminator.forward'), else the names the region assigns ('d_optimizer and g_optimizer').
@@ -17,7 +17,7 @@ import re
 from nbgrader.preprocessors import ClearSolutions
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-STUB = 'raise NotImplementedError("not implemented yet: {step}, {what} (see the hint above)")'
+STUB = 'raise NotImplementedError("not implemented yet: {step}, {what} (see the hints above)")'
 
 
 def _what(lines: list[str]) -> str:

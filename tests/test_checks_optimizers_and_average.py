@@ -297,7 +297,7 @@ def test_weight_average_checks_decay_0_and_1_too():
 
 def test_weight_average_lets_a_stub_through():
     def stub(average, G, decay):
-        raise NotImplementedError("not implemented yet: step 8, update_average (see the hint above)")
+        raise NotImplementedError("not implemented yet: step 8, update_average (see the hints above)")
 
     with pytest.raises(NotImplementedError, match="step 8"):
         pu.check_weight_average(stub)

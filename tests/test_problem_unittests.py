@@ -1311,7 +1311,7 @@ def test_a_stub_is_not_turned_into_a_failed_check():
 def test_a_train_step_stub_is_not_turned_into_a_failed_check(nb):
     """check_train_step runs train_step under its own watch, not through _run: a stub still gets through."""
     def train_step(D, G, d_optimizer, g_optimizer, real_images, z_size, smooth=True):
-        raise NotImplementedError("not implemented yet: step 7, train_step (see the hint above)")
+        raise NotImplementedError("not implemented yet: step 7, train_step (see the hints above)")
 
     with pytest.raises(NotImplementedError, match="step 7"):
         pu.check_train_step(train_step, nb["Discriminator"], nb["Generator"])

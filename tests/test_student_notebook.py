@@ -50,7 +50,7 @@ def test_the_committed_student_notebook_is_nbgraders_release():
 
 
 def test_every_step_the_student_writes_is_a_stub_naming_its_step():
-    found = re.findall(r'NotImplementedError\("not implemented yet: (step \d+), ([^(]+) \(see the hint above\)"\)',
+    found = re.findall(r'NotImplementedError\("not implemented yet: (step \d+), ([^(]+) \(see the hints above\)"\)',
                        "\n".join(source(c) for c in STUDENT["cells"]))
     assert [name for _, name in found] == EXPECTED_STUBS
     assert dict((name, step) for step, name in found)["train_step"] == "step 7"
