@@ -163,7 +163,8 @@ def test_check_dataloader_leaves_the_loader_as_found(nb):
 
 
 @pytest.mark.parametrize("name", ["check_scale", "check_discriminator", "check_train_step"])
-def test_a_warning_of_the_learners_code_is_shown(nb, name):
+def test_a_warning_of_the_learners_code_is_shown_on_stdout_once(nb, name, capsys):
+    """Shown with the verdict on stdout, once, and nothing on stderr: nbgrader gives a cell with stderr no points."""
     def warn(what):
         warnings.warn(f"the learner's own warning, from {what}", UserWarning)
 
@@ -178,8 +179,14 @@ def test_a_warning_of_the_learners_code_is_shown(nb, name):
 
     args = {"check_scale": (scale,), "check_discriminator": (WarningD,),
             "check_train_step": (nb["train_step"], WarningD, nb["Generator"])}[name]
-    with pytest.warns(UserWarning, match="the learner's own warning"):
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
         getattr(pu, name)(*args)
+    assert escaped == []
+    what = "scale" if name == "check_scale" else "D"
+    out = capsys.readouterr().out
+    assert out.startswith(f"{pu.PASSED}, with a warning: UserWarning: the learner's own warning, from {what} "
+                          "(test_checks_leave_no_trace.py, line ") and out.count("with a warning") == 1, out
 
 
 @pytest.mark.parametrize("name", CASES)
