@@ -1,9 +1,10 @@
 """Checks that face_generation.ipynb calls after each step, in the notebook's order.
 
     step  check                what it checks
-    3     check_scale          scale maps [0, 1] to [-1, 1], or to any feature_range
+    3     check_scale          scale maps [0, 1] to [-1, 1], or to any feature_range, whatever x's own range
     3     check_dataloader     batches: float (B, 3, S, S), values spread over [-1, 1], shuffled
-    4     check_discriminator  D: images (B, 3, S, S) -> logits (B, 1), any batch size, uses conv_dim
+    4     check_discriminator  D: images (B, 3, S, S) -> logits (B, 1), any batch size, uses conv_dim; probed
+                               inside: registered layers, halving convolutions, leaky ReLU ~0.2, raw logit
     4     check_generator      G: z (B, z_size) -> images (B, 3, S, S) in [-1, 1] (tanh), uses z_size, conv_dim
     5     check_weights_init   conv/linear weights ~ N(0, 0.02), batch norm weights ~ N(1, 0.02), biases 0
     6     check_losses         real_loss/fake_loss: BCE on logits, labels 1 and 0 (0.9 with smoothing)
@@ -11,14 +12,18 @@
     7     check_train_step     one D update and one G update, as the lesson's (graded in facegen/checks/training_step.py)
     8     check_weight_average update_average: average <- decay * average + (1 - decay) * G, in place, no graph
 
-Each check prints "Tests Passed" or raises CheckFailed (an AssertionError) whose message names the
-mistake it found and how to fix it (helpers.explain_stubs shows it in one line), and leaves the
+Each check prints "Tests Passed" (then the learner's own warnings, if any, on stdout) or raises
+CheckFailed (an AssertionError) whose message names the mistake it found and how to fix it
+(helpers.explain_stubs shows it in one line; any other error inside a check becomes such a line), and leaves the
 world as it found it (facegen/checks/common.py): the random state (so
 the learner's seed still decides their weights), the warnings filters, the objects passed in. Pass
 device= to run on a GPU. The names start with `check_`, not `test_`, so pytest does not collect
 them; tests/ checks the checks. The checks hold their own reference arithmetic (BCE on logits, the
 DCGAN initialisation, one training step) and never import the notebook's solutions; what a check
 needs beyond a few lines lives in facegen/ (the checks/ package: networks, weights, training_step, ...).
+Above each check, its @exercise: the solution cell it grades, its points, its hidden test and its three
+hints, which .ci/nbgrader_metadata.py writes into the notebook. tests/test_learners.py judges the checks
+on learners' code (docs/checks.md).
 """
 from __future__ import annotations
 

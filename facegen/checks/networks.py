@@ -1,12 +1,21 @@
 """What check_discriminator and check_generator (problem_unittests.py) see inside the networks.
 
-An output of the right shape and range can still hide the DCGAN paper's rules broken inside: batch
-norm on D's input layer or on G's output layer, a leaky ReLU with PyTorch's default slope. These
-are read off one forward pass: the modules with no children, in the order they ran (forward hooks),
-and every leaky ReLU's slope (a TorchFunctionMode sees nn.LeakyReLU and F.leaky_relu alike). So any
-way of writing the network (nn.Sequential or not, any attribute names, F.leaky_relu in forward,
-dropout, an all-convolutional D) is judged by what it does. When D raises on its input, the
-nn.Linear that got the wrong number of features is named (watch_linears, input_hint).
+An output of the right shape and range can still hide a network that will not train as the lesson's.
+What each network does is probed, not how it is written (nn.Sequential or not, any attribute names,
+F.leaky_relu in forward, dropout, an all-convolutional D):
+
+- registration: a forward hook on every module (register_module_forward_hook) finds one that runs
+  without being registered in the network (kept in a plain list), which the optimizer never sees;
+- the layers that ran, in order, with their inputs and outputs (forward hooks on the leaf modules, in
+  eval mode with batch norm as built, so that batch norm is an affine map that keeps the sign): batch
+  norm on D's input layer or G's output layer; a stride-2 (transpose) convolution that does not halve
+  (double) the size, named with the padding that would; D's channels; and the negative slope of what
+  runs between two weighted layers, read off the second one's input against the first one's output;
+- D's head: D's output must be its last weighted layer's output, in eval mode (no sigmoid or tanh) and
+  in train mode (no dropout on the logit).
+
+When D raises on its input, the nn.Linear that got the wrong number of features is named (watch_linears,
+input_hint), or the convolution before it that did not halve the image.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ would leave them: a missing zero_grad() shows as that leftover inside the update
 
 Comparing gradients, not parameters, makes the optimizer irrelevant (SGD is used). Replaying
 the learner's own calls, with the very z it sampled, makes every valid way of sampling
-(randn or uniform in [-1, 1], fresh noise for G, one G call or two) compare exactly. The
+(fresh noise for G or the same fakes, one G call or two) compare exactly. The
 gradient of any BCE of D's logits l against a label y is a combination of two gradients,
     d/dθ mean(softplus(l)) and d/dθ mean(l)   (BCE(l, y) = softplus(l) - y * l),
 so a least-squares fit of the gradient step() found onto these (for D's real and fake calls,
