@@ -94,11 +94,12 @@ class FastStep:
         """Whether train_step raises on copies of D, G and their optimizers in this layout and precision (the
         error kept in errors[precision]). The random state is put back, so the learner's run is not shifted."""
         D, G, d_opt, g_opt, real, *rest = args
-        D, G = copy.deepcopy(D).to(memory_format=layout), copy.deepcopy(G).to(memory_format=layout)
-        d_opt, g_opt = type(d_opt)(D.parameters(), **d_opt.defaults), type(g_opt)(G.parameters(), **g_opt.defaults)
         saved, self.precision = self.precision, precision
         devices = [self.device] if self.device.type == "cuda" else []
         try:
+            D, G = copy.deepcopy(D).to(memory_format=layout), copy.deepcopy(G).to(memory_format=layout)
+            d_opt = type(d_opt)(D.parameters(), **d_opt.defaults)
+            g_opt = type(g_opt)(G.parameters(), **g_opt.defaults)
             with torch.random.fork_rng(devices=devices, device_type=self.device.type):
                 self._eager((D, G, d_opt, g_opt, real.contiguous(memory_format=layout), *rest))
             return False

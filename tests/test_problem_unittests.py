@@ -1315,3 +1315,20 @@ def test_a_train_step_stub_is_not_turned_into_a_failed_check(nb):
 
     with pytest.raises(NotImplementedError, match="step 7"):
         pu.check_train_step(train_step, nb["Discriminator"], nb["Generator"])
+
+
+def test_an_error_that_gets_past_a_check_is_one_line_naming_the_learners_line(nb):
+    class FailsInEval(nb["Discriminator"]):
+        def forward(self, x):
+            if not self.training:
+                raise ValueError("only in training")
+            return super().forward(x)
+
+    rejects(pu.check_discriminator, FailsInEval,
+            match=r"^check_discriminator could not finish: ValueError in your forward \(test_problem_unittests\.py, "
+                  r"line \d+\): only in training\. Fix that line")
+
+
+def test_an_error_inside_a_check_itself_is_one_line_too():
+    rejects(pu.check_dataloader, 42,
+            match=r"^check_dataloader could not finish: TypeError: .*This came from inside the check")
