@@ -70,7 +70,8 @@ def _scale_hint(x: torch.Tensor, got, low: float, high: float) -> str:
     "G's tanh draws pixels in [-1, 1], so the real faces must lie there too, or D tells them apart by brightness "
     "alone. scale is a straight line that sends 0 to the low end of `feature_range` and 1 to the high end, the same "
     "line for every image: a dark face stays darker than a light one.",
-    "`low, high = feature_range`; the width of the new range, `high - low`; multiply by it, then shift by `low`. "
+    "The two ends of `feature_range` (a tuple: unpack it into `low` and `high`); the width of the new range, "
+    "`high - low`; multiply by it, then shift by `low`. "
     "Arithmetic on a tensor acts on every value, whatever x's shape.",
     "```python\nlow, high = feature_range\nreturn x * (___ - ___) + ___\n```"))
 @checked

@@ -114,3 +114,21 @@ def test_the_student_notebook_run_as_is_stops_at_the_first_stub_with_its_message
     assert "check_scale" in stopped.source, "the run should stop at the check right after the first stub"
     shown = "".join(o.get("text", "") for o in stopped.outputs if o.output_type == "stream")
     assert shown.startswith("Not implemented yet: step 3, scale") and "Traceback" not in shown, shown
+
+
+def test_every_stub_has_three_hints_above_it_and_none_gives_the_code_away():
+    """Hint 1 what and why, 2 the pieces, 3 a skeleton with blanks, folded away in the prose above each stub;
+    hints 1 and 2 hold no line of the solution (longer than a name), and hint 3 leaves blanks to fill."""
+    cells = STUDENT["cells"]
+    stubbed = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and "not implemented yet: " in source(c)]
+    assert len(stubbed) == len(metadata.HINTS) == 8
+    solution_lines = {line.strip() for c in SOLUTION["cells"] for region in regions(source(c))
+                      for line in region.splitlines()[1:-1] if len(line.strip()) > 24}
+    for i in stubbed:
+        above = source(next(c for c in reversed(cells[:i]) if c["cell_type"] == "markdown"))
+        titles = re.findall(r"<details><summary>(Hint \d: [^<]+)</summary>", above)
+        assert titles == list(metadata.HINT_TITLES), (source(cells[i])[:60], titles)
+        first_two, skeleton = above.split(metadata.HINT_TITLES[2])
+        assert "___" in skeleton, "hint 3 is a skeleton with blanks"
+        given = [line for line in solution_lines if line in first_two.split(metadata.HINT_TITLES[0])[1]]
+        assert not given, f"a hint gives the solution's line away: {given}"
