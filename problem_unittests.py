@@ -174,7 +174,6 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
     sizes = {}
     for conv_dim in (64, 32):
         D = _run(f"Discriminator(conv_dim={conv_dim})", Discriminator, conv_dim).to(device)
-        sizes[conv_dim] = count_parameters(D)
         for batch_size in (2, 16, 64):
             x = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
             with networks.watch_linears(D) as wrong_sizes:  # names the nn.Linear that gets the wrong size
@@ -192,6 +191,7 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
                     hint = ": flatten the last layer's output to (batch, 1)"
                 raise AssertionError(f"Discriminator(conv_dim={conv_dim}): expected output shape {(batch_size, 1)}, "
                                      f"got {shape}{hint}")
+        sizes[conv_dim] = count_parameters(D)  # after a forward pass, which sizes lazy layers (nn.LazyLinear)
     assert sizes[64] != sizes[32], \
         "Discriminator ignores conv_dim: conv_dim=64 and conv_dim=32 give the same layers; use conv_dim for the " \
         "number of channels (conv_dim, conv_dim * 2, ...)"

@@ -1332,3 +1332,51 @@ def test_an_error_that_gets_past_a_check_is_one_line_naming_the_learners_line(nb
 def test_an_error_inside_a_check_itself_is_one_line_too():
     rejects(pu.check_dataloader, 42,
             match=r"^check_dataloader could not finish: TypeError: .*This came from inside the check")
+
+
+def test_discriminator_passes_a_stride_2_conv_head_on_a_4x4_map(capsys, nb):
+    """A head that turns the last 4x4 map into one logit with a stride-2 convolution does not halve, and need not."""
+    class ConvHead(nn.Module):
+        def __init__(self, conv_dim=64):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Conv2d(3, conv_dim, 4, 2, 1), nn.LeakyReLU(0.2),
+                nn.Conv2d(conv_dim, conv_dim * 2, 4, 2, 1), nn.BatchNorm2d(conv_dim * 2), nn.LeakyReLU(0.2),
+                nn.Conv2d(conv_dim * 2, conv_dim * 4, 4, 2, 1), nn.BatchNorm2d(conv_dim * 4), nn.LeakyReLU(0.2),
+                nn.Conv2d(conv_dim * 4, 1, 4, 2, 0), nn.Flatten())
+
+        def forward(self, x):
+            return self.net(x)
+
+    passes(capsys, pu.check_discriminator, ConvHead)
+
+
+@pytest.mark.parametrize("padding", [0, 2])
+def test_discriminator_names_a_convolution_that_does_not_halve(nb, padding):
+    class Padded(nn.Module):
+        def __init__(self, conv_dim=64):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Conv2d(3, conv_dim, 4, 2, 1), nn.LeakyReLU(0.2),
+                nn.Conv2d(conv_dim, conv_dim * 2, 4, 2, padding), nn.BatchNorm2d(conv_dim * 2), nn.LeakyReLU(0.2),
+                nn.Flatten(), nn.LazyLinear(1))
+
+        def forward(self, x):
+            return self.net(x)
+
+    size = {0: 7, 2: 9}[padding]
+    rejects(pu.check_discriminator, Padded,
+            match=rf"^D's layer net\.2, Conv2d\(32, 64, kernel_size=4, stride=2, padding={padding}\), turns 16x16 into "
+                  rf"{size}x{size} .*: with kernel_size=4 and stride 2, padding=1 halves the size, 16x16 -> 8x8")
+
+
+def test_generator_names_a_transpose_convolution_that_does_not_double(nb):
+    class Unpadded(nb["Generator"]):
+        def __init__(self, z_size=100, conv_dim=64):
+            super().__init__(z_size, conv_dim)
+            self.net[2] = nn.ConvTranspose2d(conv_dim * 8, conv_dim * 4, 4, stride=2, padding=0, bias=False)
+
+    rejects(pu.check_generator, Unpadded,
+            match=r"Generator\(z_size=100, conv_dim=64\): expected \(2, 3, 32, 32\), got \(2, 3, 48, 48\): its layer "
+                  r"net\.2, ConvTranspose2d\(512, 256, kernel_size=4, stride=2, padding=0\), turns 2x2 into 6x6 .*"
+                  r"padding=1 doubles the size, 2x2 -> 4x4")

@@ -121,7 +121,7 @@ def _learner_frame(tb):
 
 def _escaped(e: Exception, check: str) -> str:
     """One line for an exception that got past a check's own handling, naming where it came from."""
-    text = (str(e).strip().splitlines() or [""])[0][:200]
+    text = (str(e).strip().splitlines() or [""])[0].split(". ")[0][:200]
     frame = _learner_frame(e.__traceback__)
     if frame is not None:
         code = frame.tb_frame.f_code
