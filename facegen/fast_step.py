@@ -6,6 +6,9 @@ the training loop reads the same with or without it. What it does, said when it 
 * bfloat16 autocast where the hardware does bf16 natively (facegen.device.pick_precision);
 * channels-last D and G (it converts them) and inputs, which spare cuDNN and oneDNN layout
   conversions (measured per step: 1.28x on an H100, 1.09x on a 2-core AVX2 CPU);
+* before the first step, the learner's step is tried once on copies of the networks and optimizers
+  (the random state put back): what their code cannot take (x.view(...) on a channels-last tensor,
+  an op without bf16) is given up, with one line that says why, so code that passed the checks trains;
 * on CUDA, after three ordinary (eager) steps, the whole step (forward, backward, both Adam
   updates) is recorded once as a CUDA graph and then only replayed: one launch instead of
   hundreds, which is what such small networks need. While it replays, Python inside train_step (a
