@@ -208,3 +208,35 @@ def test_a_failed_capture_is_said_once_and_training_goes_on_eagerly(nb, monkeypa
     said = capsys.readouterr().out
     assert said.count("CUDA graph capture failed, training eagerly instead: RuntimeError") == 1, said
     assert step.graph is None and capture.replays == 0
+
+
+def test_a_step_that_cannot_take_channels_last_keeps_the_default_layout_and_says_why(nb, capsys):
+    """x.view(x.size(0), -1) in D, the tutorials' flatten, fails on channels-last tensors: FastStep tries the step
+    on copies first, keeps the default layout, says so, and the first real step is the one the learner's code would
+    take (the trial put the random state back)."""
+    class ViewD(nb["Discriminator"]):
+        def forward(self, x):
+            x = self.net[:-2](x)
+            return self.net[-1](x.view(x.size(0), -1))
+
+    def nets_with_view_d(seed):
+        torch.manual_seed(seed)
+        D, G = ViewD(16), nb["Generator"](100, 16)
+        return D, G, torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999)), \
+            torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+
+    images = random_images(8).float() / 127.5 - 1
+    plain_nets = nets_with_view_d(0)
+    torch.manual_seed(3)
+    plain = nb["train_step"](*plain_nets, images, 100, True)
+    D, G, d_opt, g_opt = nets_with_view_d(0)
+    step = helpers.FastStep(nb["train_step"], D, G, CPU, "fp32", tune=False)
+    capsys.readouterr()
+    torch.manual_seed(3)
+    fast = step(D, G, d_opt, g_opt, images, 100, True)
+    said = capsys.readouterr().out
+    assert said.startswith("FastStep: your train_step fails on channels-last tensors (RuntimeError: view size is not "
+                           "compatible with input tensor's size and stride"), said
+    assert "so D and G keep the default layout" in said
+    assert all(p.is_contiguous() for p in D.parameters())
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain, fast)), (plain, fast)
