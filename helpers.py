@@ -2,7 +2,7 @@
 
 1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
-3. Pictures      show_images, plot_losses, save_progress_gif, nearest_faces, draw_game, draw_networks,
+3. Pictures      show_images, plot_losses, progress_rows, save_progress_gif, nearest_faces, draw_game, draw_networks,
                  draw_training_step, plot_generator_losses (facegen/pictures.py); count_parameters
 4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, load_pretrained, fid (from facegen/); interpolate
@@ -29,7 +29,8 @@ from facegen.dataset import DataSource, find_dataset, list_image_names, load_ima
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available
 from facegen.pictures import (draw_game, draw_networks, draw_training_step, equilibrium, image_grid, nearest_faces,
-                              plot_generator_losses, plot_losses, save_images, save_progress_gif, show_images)
+                              plot_generator_losses, plot_losses, progress_rows, save_images, save_progress_gif,
+                              show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
 from facegen.runs import HISTORY_KEYS, StopRequest, fixed_noise, load_generator, sample_images, save_generator
 from facegen.settings import pick_device, read_environment, read_parameters, training_budget
@@ -39,7 +40,8 @@ TrainResult = runs.TrainResult
 __all__ = ["ASSETS", "DataSource", "FacegenError", "FastStep", "TrainResult", "count_parameters", "draw_game",
            "draw_networks", "draw_training_step", "equilibrium", "fid", "fid_available", "find_dataset", "image_grid",
            "list_image_names", "load_generator", "load_images", "load_pretrained", "nearest_faces", "pick_device",
-           "plot_generator_losses", "plot_losses", "read_environment", "read_parameters", "sample_images",
+           "plot_generator_losses", "plot_losses", "progress_rows", "read_environment", "read_parameters",
+           "sample_images",
            "save_progress_gif", "show_images", "training_budget", "write_json"]
 
 
@@ -148,7 +150,7 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
 
 
 # ----------------------------------------------------------------------------------------------
-# 3. Pictures and numbers: show_images, plot_losses, save_progress_gif, nearest_faces, the diagrams
+# 3. Pictures and numbers: show_images, plot_losses, progress_rows, save_progress_gif, nearest_faces, the diagrams
 #    (facegen/pictures.py), count_parameters (facegen/__init__.py): what the notebook shows
 # ----------------------------------------------------------------------------------------------
 

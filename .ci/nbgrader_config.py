@@ -19,7 +19,7 @@ c.CourseDirectory.course_id = "facegen"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 # Runs write outputs/ (runs, checkpoints, data) beside the notebook: not the student's work.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "outputs"]
-c.CourseDirectory.max_file_size = 20_000  # KB: assets/generator.pt is 12 MB
+c.CourseDirectory.max_file_size = 20_000  # KB: assets/generator.pt is 3.2 MB
 
 # The release: nbgrader's generate_assignment, with the step-naming stub instead of ClearSolutions'.
 c.GenerateAssignment.preprocessors = [IncludeHeaderFooter, LockCells, StepStubs, ClearOutput, CheckCellMetadata,

@@ -128,14 +128,29 @@ def nearest_faces(samples: torch.Tensor, images: torch.Tensor, n: int = 8, chunk
     return torch.cat([to_uint8(samples[:n]), to_uint8(images[index.to(images.device)])])
 
 
+def spread_epochs(count: int, at_most: int) -> list[int]:
+    """At most `at_most` epoch indices out of `count`, evenly spread, the first and the last included."""
+    shown = min(count, at_most)
+    return sorted({round(i * (count - 1) / max(1, shown - 1)) for i in range(shown)})
+
+
+def progress_rows(samples_per_epoch: Sequence[torch.Tensor], rows: int = 8, n_faces: int = 8) -> tuple[torch.Tensor, str]:
+    """The first n_faces fixed-z samples of at most `rows` epochs, evenly spread (the last included), one row each,
+    and a title that names those epochs (counted from 1)."""
+    if not samples_per_epoch:
+        raise FacegenError("No samples yet: train for at least one epoch first.")
+    epochs = spread_epochs(len(samples_per_epoch), rows)
+    title = "Rows: epochs " + ", ".join(str(epoch + 1) for epoch in epochs)
+    return torch.cat([samples_per_epoch[epoch][:n_faces] for epoch in epochs]), title
+
+
 def save_progress_gif(samples_per_epoch: Sequence[torch.Tensor], path: Path, n_faces: int = 32, nrow: int = 8,
                       max_frames: int = 20, ms_per_frame: int = 400) -> Path:
     """An animated GIF of the first n_faces fixed-z samples, one frame per epoch (at most max_frames,
     evenly spread, the last epoch always included), each labelled with its epoch."""
     if not samples_per_epoch:
         raise FacegenError("No samples yet: train for at least one epoch first.")
-    count = len(samples_per_epoch)
-    epochs = sorted({round(i * (count - 1) / max(1, max_frames - 1)) for i in range(min(count, max_frames))})
+    epochs = spread_epochs(len(samples_per_epoch), max_frames)
     frames = []
     for epoch in epochs:
         picture = Image.fromarray(image_grid(samples_per_epoch[epoch][:n_faces], nrow))

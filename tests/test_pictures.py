@@ -234,3 +234,23 @@ def test_one_training_step_shows_the_detach_in_ds_update_and_g_learning_through_
               and a.arrow_patch.get_linestyle() != "-"]
     assert len(dashed) == 1, "the one detached path: G's fakes into D's update"
     assert any("real_loss\nlabel 1" == t for t in texts(g_panel)), "G's loss: its fakes against the real label"
+
+
+@pytest.mark.parametrize("count, epochs", [(1, [1]), (3, [1, 2, 3]), (8, list(range(1, 9))),
+                                           (9, [1, 2, 3, 4, 6, 7, 8, 9]), (40, [1, 7, 12, 18, 23, 29, 34, 40])])
+def test_the_progress_rows_title_names_the_epochs_it_shows(count, epochs):
+    """One row per epoch shown, at most 8, evenly spread with the first and the last; the title says which."""
+    samples = [torch.full((16, 3, 4, 4), float(epoch)) for epoch in range(count)]
+    rows, title = helpers.progress_rows(samples)
+    assert title == "Rows: epochs " + ", ".join(map(str, epochs))
+    assert rows.shape == (8 * len(epochs), 3, 4, 4)
+    assert [int(rows[8 * i, 0, 0, 0]) + 1 for i in range(len(epochs))] == epochs
+
+
+@pytest.mark.parametrize("count, frames", [(1, 1), (5, 5), (20, 20), (45, 20)])
+def test_the_progress_gif_has_a_frame_per_epoch_up_to_twenty(tmp_path, count, frames):
+    from PIL import Image
+
+    samples = [torch.rand(32, 3, 8, 8) * 2 - 1 for _ in range(count)]
+    with Image.open(helpers.save_progress_gif(samples, tmp_path / "progress.gif")) as gif:
+        assert gif.n_frames == frames
