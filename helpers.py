@@ -295,8 +295,9 @@ def _finish(run: runs.Run, why: str, session: runs.Session, train_step, generato
         print(f"Stopped at {state.where()}; saved {folder / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
         print(f"Stopped after the time limit of {session.clock.limit / 60:g} minutes, at {state.where()}: "
-              f"{runs.what_to_expect(state.epoch)} For better faces: more minutes (FACEGEN_MINUTES=30; running again "
-              "resumes), a GPU (40 epochs in minutes), or the pretrained generator (FACEGEN_PRETRAINED=1).")
+              f"{runs.what_to_expect(state.epoch)} For better faces: more minutes (minutes = 30 in the settings cell "
+              "at the top: run it, then this cell again, which resumes), a GPU (40 epochs in minutes), or the "
+              "pretrained generator (pretrained = True there, then this cell).")
     if not state.samples_per_epoch:  # a run that ended inside its first epoch
         state.samples_per_epoch.append(sample_images(generator, state.fixed_z))
     save_generator(generator, folder / "generator.pt")

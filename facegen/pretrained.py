@@ -49,7 +49,7 @@ def load_pretrained(device: torch.device | str = "cpu", path: Path = PRETRAINED)
         G.load_state_dict(state)
     except FileNotFoundError:
         raise FacegenError(f"{path} does not exist: it ships with the project (assets/generator.pt); "
-                           "get the project again, or train (unset FACEGEN_PRETRAINED).") from None
+                           "get the project again, or train (pretrained = False in the settings cell).") from None
     except Exception as e:  # noqa: BLE001 - not a state dict of the lesson's Generator
         raise FacegenError(f"{path} is not a generator written by this project ({e.__class__.__name__}: "
                            f"{str(e).splitlines()[0][:120]}).") from None

@@ -305,7 +305,7 @@ class StopRequest:
 # nanoGPT stores its config. One rule: the same settings resume the run in their folder; other
 # settings (or fresh=True) get a new folder beside it. No file of another run is renamed or
 # overwritten. Code is not compared: after editing train_step or the losses, start over with
-# FACEGEN_FRESH=1.
+# fresh = True in the notebook's settings cell (FACEGEN_FRESH=1).
 
 # Optimizer options that change how fast a step runs, not what it computes.
 IMPLEMENTATION_OPTIONS = {"params", "foreach", "fused", "capturable", "differentiable"}
@@ -386,7 +386,8 @@ def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple
     folder = runs / (base if not existing else f"{base}-{max(numbered) + 1}")
     write_json(folder / "settings.json", settings)
     if fresh and existing:
-        print(f"New run in {folder}/ (a fresh start, FACEGEN_FRESH=1; the runs beside it are kept as they are).")
+        print(f"New run in {folder}/ (a fresh start, fresh = True or FACEGEN_FRESH=1; the runs beside it are kept as "
+              "they are). Set fresh back to False to resume this run next time.")
     elif latest is not None:
         print(f"New run in {folder}/: the last run, {latest.parent}/, has other settings "
               f"({differences(_read_settings(latest.parent) or {}, settings)}).")
@@ -416,7 +417,7 @@ def _load(module, state: dict, name: str, path: Path) -> None:
         module.load_state_dict(state)
     except (RuntimeError, ValueError, KeyError) as e:
         raise FacegenError(f"{path} does not fit this {name} ({str(e).splitlines()[0]}); start a new run with "
-                           "FACEGEN_FRESH=1.") from None
+                           "fresh = True in the settings cell (or FACEGEN_FRESH=1).") from None
 
 
 def resume(folder: Path, settings: dict, models: tuple, device: torch.device) -> RunState | None:
@@ -428,7 +429,7 @@ def resume(folder: Path, settings: dict, models: tuple, device: torch.device) ->
     path = Path(state["loaded_from"])
     if state.get("settings") != settings:
         raise FacegenError(f"{path} was saved with other settings than {folder}/settings.json; "
-                           "start a new run with FACEGEN_FRESH=1.")
+                           "start a new run with fresh = True in the settings cell (or FACEGEN_FRESH=1).")
     D, G, d_optimizer, g_optimizer, average = models
     for module, key in ((D, "D"), (G, "G"), (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")):
         _load(module, state[key], key, path)
@@ -609,7 +610,8 @@ def already_complete(run: Run, generator: nn.Module) -> TrainResult:
     """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
     state = run.state
     print(f"This run is already complete ({epochs_text(state.epoch)}; {run.folder}/). To train further, set epochs "
-          f"above {state.epoch} (FACEGEN_EPOCHS); to start over in a new folder, set FACEGEN_FRESH=1.")
+          f"above {state.epoch} (FACEGEN_EPOCHS); to start over in a new folder, set fresh = True in the settings cell "
+          "(or FACEGEN_FRESH=1).")
     summary_file = run.folder / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": state.epoch}
     return TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, run.folder)

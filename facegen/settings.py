@@ -169,18 +169,37 @@ def training_budget(config: Config, device) -> tuple[int, float | None]:
     return epochs, config.minutes or (CPU_MINUTES if bounded else None)
 
 
-def read_environment(environ=None) -> Config:
-    """read_parameters from the FACEGEN_* environment variables (FACEGEN_EPOCHS for epochs, ...); an
-    unset variable takes read_parameters' default. A FACEGEN_* name that is no setting (a misspelling that
-    would be ignored) is refused in one line naming the nearest setting."""
+CELL = ("minutes", "fresh", "pretrained", "eager")  # what the notebook's settings cell sets
+
+
+def read_environment(environ=None, **cell) -> Config:
+    """read_parameters from the notebook's settings cell (minutes, fresh, pretrained, eager) and the FACEGEN_*
+    environment variables (FACEGEN_EPOCHS for epochs, ...), which override the cell in headless runs (said in
+    one line when they do); what neither sets takes read_parameters' default. A FACEGEN_* name that is no setting
+    (a misspelling that would be ignored) is refused in one line naming the nearest setting."""
     import difflib
 
     environ = os.environ if environ is None else environ
     defaults = inspect.signature(read_parameters).parameters
+    unknown = sorted(set(cell) - set(CELL))
+    if unknown:
+        raise FacegenError(f"read_environment takes {', '.join(CELL)} from the settings cell, not {', '.join(unknown)}")
     variable = {name: f"FACEGEN_{'OUT' if name == 'out_dir' else name.upper()}" for name in defaults}
     known = (*variable.values(), *SETTINGS)
     for name in sorted(n for n in environ if n.upper().startswith("FACEGEN_") and n not in known):
         nearest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.5)
         raise FacegenError(f"{name} is not a setting" + (f": did you mean {nearest[0]}?" if nearest else "") +
                            " The settings are in README.md, Parameters (and the notebook's Appendix A).")
-    return read_parameters(**{name: environ.get(variable[name], p.default) for name, p in defaults.items()})
+    values = {name: environ.get(variable[name], cell.get(name, p.default)) for name, p in defaults.items()}
+    for name in CELL:
+        if variable[name] in environ and name in cell:
+            print(f"{variable[name]}={environ[variable[name]]} (set outside the notebook) overrides "
+                  f"{name} = {cell[name]!r} of the settings cell.")
+    try:
+        return read_parameters(**{name: "" if value is None else value for name, value in values.items()})
+    except FacegenError as e:  # name a value of the settings cell as the learner wrote it
+        text = str(e)
+        for name in (n for n in CELL if n in cell and variable[n] not in environ):
+            text = text.replace(variable[name], f"{name} (in the settings cell)")
+            text = text.replace("must be one of 1, true, yes, on or 0, false, no, off", "must be True or False")
+        raise FacegenError(text) from None

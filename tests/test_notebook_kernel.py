@@ -243,3 +243,22 @@ def test_the_pretrained_route_runs_every_cell_with_any_correct_generator_and_con
     assert (run_folder(tmp_path) / "samples.png").exists() and not (run_folder(tmp_path) / "checkpoint.pt").exists()
     assert summary(tmp_path)["trained_here"] is False and summary(tmp_path)["fid_samples"] == 16
     assert not any("Epoch" in t for t in texts)
+
+
+def test_more_minutes_as_the_message_says_resumes_and_trains_the_new_limit(start_learner, tmp_path):
+    """A laptop's run stops at its time limit and says to set minutes in the settings cell, run it, then the
+    training cell again: done as it says, training resumes and runs the new limit (no environment variable)."""
+    learner = start_learner(FACEGEN_EPOCHS="200")  # many epochs: the time limit ends both sittings
+    learner.edit("parameters", "minutes = None", "minutes = 0.1")
+    learner.run_until("train")
+    first = learner.run(learner.index("train"))
+    assert "Stopped after the time limit of 0.1 minutes" in first, first
+    assert "more minutes (minutes = 30 in the settings cell at the top: run it, then this cell again" in first
+    seen = summary(tmp_path)["images_seen"]
+    learner.edit("parameters", "minutes = 0.1", "minutes = 0.2")
+    learner.run(learner.index("parameters"))
+    again = learner.run(learner.index("train"))
+    assert "Stopped after the time limit of 0.2 minutes" in again, again
+    after = summary(tmp_path)
+    assert after["resumed"] and after["images_seen"] > seen, after
+    assert 11 <= after["seconds_this_session"] <= 15, after

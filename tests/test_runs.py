@@ -147,7 +147,7 @@ def test_fresh_starts_a_new_folder_and_keeps_the_old_run(nb, finished, capsys, n
     capsys.readouterr()
     result = run_train(nb, finished, epochs=1, fresh=True)
     out = capsys.readouterr().out
-    assert f"New run in {finished / 'runs' / (RUN + '-2')}/ (a fresh start, FACEGEN_FRESH=1" in out, out
+    assert f"New run in {finished / 'runs' / (RUN + '-2')}/ (a fresh start, fresh = True or FACEGEN_FRESH=1" in out, out
     assert result.folder.name == RUN + "-2" and not result.summary["resumed"]
     after = folder_files(finished / "runs")
     assert {k: v for k, v in after.items() if k in before} == before

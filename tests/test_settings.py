@@ -3,6 +3,7 @@ precision to train on."""
 from __future__ import annotations
 
 import inspect
+import re
 
 import pytest
 import torch
@@ -64,6 +65,27 @@ def test_fid_is_off_in_the_quick_and_pretrained_configurations_unless_asked_for(
     assert helpers.read_parameters(quick="1").fid_samples == 0
     assert helpers.read_parameters(pretrained="1").fid_samples == 0
     assert helpers.read_parameters(quick="1", fid_samples="50").fid_samples == 50
+
+
+def test_the_settings_cell_sets_its_four_values_and_a_variable_overrides_one_saying_so(capsys):
+    cell = {"minutes": 0.4, "fresh": True, "pretrained": False, "eager": True}
+    config = helpers.read_environment({}, **cell)
+    assert (config.minutes, config.fresh, config.pretrained, config.eager) == (0.4, True, False, True)
+    assert capsys.readouterr().out == ""
+    config = helpers.read_environment({"FACEGEN_MINUTES": "2", "FACEGEN_PRETRAINED": "1"}, **cell)
+    assert (config.minutes, config.pretrained, config.fresh) == (2.0, True, True)
+    said = capsys.readouterr().out.splitlines()
+    assert said == ["FACEGEN_MINUTES=2 (set outside the notebook) overrides minutes = 0.4 of the settings cell.",
+                    "FACEGEN_PRETRAINED=1 (set outside the notebook) overrides pretrained = False of the settings cell."]
+    assert helpers.read_environment({}, minutes=None).minutes is None  # the default: 5 on a laptop (training_budget)
+
+
+@pytest.mark.parametrize("cell, says", [({"minutes": -1}, "minutes (in the settings cell) must be >= 0.01, got -1"),
+                                        ({"fresh": "maybe"}, "fresh (in the settings cell) must be True or False"),
+                                        ({"epochs": 3}, "read_environment takes minutes, fresh, pretrained, eager")])
+def test_a_bad_value_of_the_settings_cell_is_named_as_the_learner_wrote_it(cell, says):
+    with pytest.raises(FacegenError, match=re.escape(says)):
+        helpers.read_environment({}, **cell)
 
 
 def test_read_environment_takes_each_facegen_variable_and_the_defaults_for_the_rest():
