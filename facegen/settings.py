@@ -156,8 +156,8 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
         config = dataclasses.replace(
             config, epochs=config.epochs or QUICK_EPOCHS, fid_samples=no_fid,
             max_images=min(config.max_images or QUICK_MAX_IMAGES, QUICK_MAX_IMAGES))
-    if config.pretrained:  # nothing is trained: the faces are only looked at
-        config = dataclasses.replace(config, max_images=config.max_images or QUICK_MAX_IMAGES, fid_samples=no_fid)
+    if config.pretrained:  # nothing is trained; all the faces still serve step 11's search for copies
+        config = dataclasses.replace(config, fid_samples=no_fid)
     return config
 
 

@@ -67,6 +67,14 @@ def test_fid_is_off_in_the_quick_and_pretrained_configurations_unless_asked_for(
     assert helpers.read_parameters(quick="1", fid_samples="50").fid_samples == 50
 
 
+def test_the_pretrained_route_keeps_every_face_for_the_search_for_copies():
+    """Step 11 and Going further's experiment 4 look for copies among the training faces: all of them, on every
+    route (the quick configuration alone caps the faces, for the tests)."""
+    assert helpers.read_parameters(pretrained="1").max_images is None
+    assert helpers.read_parameters(pretrained="1", max_images="500").max_images == 500
+    assert helpers.read_parameters(pretrained="1", quick="1").max_images == settings.QUICK_MAX_IMAGES
+
+
 def test_the_settings_cell_sets_its_four_values_and_a_variable_overrides_one_saying_so(capsys):
     cell = {"minutes": 0.4, "fresh": True, "pretrained": False, "eager": True}
     config = helpers.read_environment({}, **cell)
