@@ -9,16 +9,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)  # for nbgrader_stubs
 import nbgrader  # noqa: E402
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,  # noqa: E402
-                                    ClearOutput, ComputeChecksums, GetGrades, IncludeHeaderFooter, LockCells,
+from nbclient.util import run_sync  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests,  # noqa: E402
+                                    ClearMarkScheme, ClearOutput, ComputeChecksums, Execute, GetGrades,
+                                    IgnorePattern, IncludeHeaderFooter, LimitOutput, LockCells, SaveAutoGrades,
                                     SaveCells)
 from nbgrader_stubs import StepStubs  # noqa: E402
 
 c.CourseDirectory.course_id = "facegen"
 # The gradebook: an SQLite file in the course directory (nbgrader's default, made explicit).
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
-# Runs write outputs/ (runs, checkpoints, data) beside the notebook: not the student's work.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "outputs"]
+# Runs write outputs/ (runs, checkpoints, data) beside the notebook, and a student may keep the faces there
+# (the zip, or its extracted folder of 32,600 images): none of it is the student's work, none is submitted.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "outputs",
+                            "processed-celeba-small.zip", "processed_celeba_small"]
 c.CourseDirectory.max_file_size = 20_000  # KB: assets/generator.pt is 3.2 MB
 
 # The release: nbgrader's generate_assignment, with the step-naming stub instead of ClearSolutions'.
@@ -26,19 +31,31 @@ c.GenerateAssignment.preprocessors = [IncludeHeaderFooter, LockCells, StepStubs,
                                       ComputeChecksums, SaveCells, ClearHiddenTests, ClearMarkScheme,
                                       ComputeChecksums, CheckCellMetadata]
 
-# Autograding runs the whole notebook, training included: nbgrader's default is 30 s a cell. In the
-# quick configuration training takes about a minute on a laptop CPU; 20 minutes a cell leaves room.
-c.Execute.timeout = 1200
-# `nbgrader autograde` (the command; its kernels inherit these) trains in the quick configuration
-# (1,024 images, one epoch) on the same faces for every submission, never a download each:
-# processed-celeba-small.zip in the course directory when the teacher put it there, else the synthetic
-# stand-in. The checks do not depend on the faces; the pictures do. What the environment already says
-# wins (FACEGEN_QUICK=0 for a full run). Other commands, and a `jupyter lab` started here, are left as
-# they are.
-if sys.argv[1:2] == ["autograde"]:
-    os.environ.setdefault("FACEGEN_QUICK", "1")
-    course_zip = Path.cwd() / "processed-celeba-small.zip"
-    os.environ.setdefault("FACEGEN_DATA", str(course_zip) if course_zip.exists() else "synthetic")
+# Autograding: the checks, and the cells that feed them, not a training run. Every grading kernel, whether
+# the `nbgrader autograde` command or the Formgrader's Autograde button started it, gets GRADING in its
+# environment: the pretrained route (step 8 loads assets/generator.pt instead of training), the quick
+# configuration (1,024 faces, no FID) and the same faces for every submission, never a download or a folder
+# of images a student left beside the notebook: processed-celeba-small.zip in the course directory when the
+# teacher put it there, else the synthetic stand-in. What the grading machine's environment already sets wins.
+# Other kernels (a teacher's own notebooks in a `jupyter lab` started here) are left as they are.
+GRADING = {"FACEGEN_PRETRAINED": "1", "FACEGEN_QUICK": "1"}
+
+
+class GradingExecute(Execute):
+    """nbgrader's Execute, with GRADING (and the course's faces) in the grading kernel's environment."""
+
+    async def async_start_new_kernel(self, **kwargs):
+        course_zip = Path.cwd() / "processed-celeba-small.zip"
+        data = {"FACEGEN_DATA": str(course_zip) if course_zip.exists() else "synthetic"}
+        kwargs["env"] = {**data, **GRADING, **os.environ, **kwargs.get("env", {})}
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the synchronous one to its own
+
+
+c.Autograde.autograde_preprocessors = [GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.Execute.timeout = 300  # a cell: nbgrader's default of 30 s is short for a slow laptop's check of train_step
 
 # The feedback: nbgrader's, with the hidden tests' code left out (what they said stays in the outputs).
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -89,9 +89,13 @@ def submit(home: Path, student: str, text: str, env: dict) -> None:
     shell(f"nbgrader submit {ASSIGNMENT} --course {COURSE} --student={student}", desk, env | {"HOME": str(desk)})
 
 
+pressed: dict = {}  # the Formgrader's Autograde button: how long it took
+
+
 def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) -> None:
     """`jupyter lab` in the course directory, then what the Formgrader tab does when the teacher types a
-    score: its own HTTP API (find the submission, its grades, PUT the reflection's manual score)."""
+    score: its own HTTP API (find the submission, its grades, PUT the reflection's manual score). The
+    Autograde button is pressed for the "mistakes" submission too (how long it took goes into `pressed`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -101,8 +105,8 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
                             *as_root],
                            cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    def api(path: str, body: dict | None = None):
-        request = urllib.request.Request(base + path, method="GET" if body is None else "PUT",
+    def api(path: str, body: dict | None = None, method: str | None = None):
+        request = urllib.request.Request(base + path, method=method or ("GET" if body is None else "PUT"),
                                          headers={"Authorization": f"token {token}"},
                                          data=None if body is None else json.dumps(body).encode())
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -119,6 +123,11 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
         for submission in api(f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK}"):
             page = api(f"/formgrader/submissions/{submission['id']}/").decode()  # the page the teacher grades on
             assert "check_scale" in page and "reflection" in page, f"the grading page lacks the notebook: {page[:300]}"
+            if submission["student"] == "mistakes":  # the Formgrader's Autograde button, as its page presses it
+                start = time.perf_counter()
+                done = api(f"/formgrader/api/submission/{ASSIGNMENT}/mistakes/autograde", {}, method="POST")
+                pressed["seconds"] = time.perf_counter() - start
+                assert done["success"], done.get("error") or done.get("log")
             if submission["student"] in scores:
                 grades = api(f"/formgrader/api/grades?submission_id={submission['id']}")
                 reflection = next(g for g in grades if g["name"] == metadata.REFLECTION_ID)
@@ -249,11 +258,23 @@ def test_a_failed_hidden_test_says_one_line_and_shows_no_code(course):
         assert code not in cell, f"the failed hidden test shows code: {code!r} in {cell!r}"
 
 
+def autograded(course: Path, student: str) -> str:
+    """What the autograded notebook's cells printed (course/autograded/<student>/...)."""
+    nb = json.loads((course / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text())
+    texts = [o.get("text", "") for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    return "".join("".join(t) if isinstance(t, list) else t for t in texts)
+
+
 @pytest.mark.slow
-def test_autograde_trains_on_the_faces_the_course_says_without_downloading(course):
-    shown = feedback(course, "solution")
-    assert "FACEGEN_DATA=synthetic" in shown and "Downloading" not in shown
-    assert "(quick configuration)" in shown
+@pytest.mark.parametrize("student", ["solution", "mistakes"])
+def test_autograde_trains_nothing_and_reads_the_faces_the_course_says(course, student):
+    """By the command (the solution) and by the Formgrader's button (the submission with mistakes, graded again
+    there): the checks run, step 8 loads the pretrained generator instead of training, no download."""
+    printed = autograded(course, student)
+    assert "FACEGEN_DATA=synthetic" in printed and "Downloading" not in printed and "Could not download" not in printed
+    assert "(quick configuration)" in printed
+    assert "nothing was trained here" in printed and "Training" not in printed
+    assert pressed["seconds"] < 60, pressed
 
 
 @pytest.mark.slow
