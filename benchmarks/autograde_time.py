@@ -1,0 +1,81 @@
+"""How long `nbgrader autograde` takes for a class: N submissions of the solution notebook, every fourth
+with a folder of images beside it (what a student who extracted the zip there leaves), autograded in one
+command in a fresh course directory made as the README's teacher commands make it.
+
+    .venv/bin/python -m benchmarks.autograde_time                  # 40 submissions
+    .venv/bin/python -m benchmarks.autograde_time --students 4 --json out.json
+
+The submissions are put straight into submitted/ (what `nbgrader collect` or `zip_collect` leave there),
+so the image folders reach autograde even though the course's ignore list keeps them out of a submit.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / ".ci"))
+from nbgrader_course import ASSIGNMENT, make_course  # noqa: E402
+
+NOTEBOOK = ROOT / "face_generation.ipynb"
+
+
+def image_folder(folder: Path, n: int) -> None:
+    """n small JPEG faces in the published zip's layout (processed_celeba_small/celeba/*.jpg)."""
+    faces = folder / "processed_celeba_small" / "celeba"
+    faces.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (64, 64), (i % 256, 80, 160)).save(faces / f"{i:06d}.jpg")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=40)
+    parser.add_argument("--images", type=int, default=500, help="images in each folder left beside a notebook")
+    parser.add_argument("--json", type=Path, help="write the result here")
+    args = parser.parse_args()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGEN_")}  # the course config decides
+    env |= {"MPLBACKEND": "agg", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp) / "course"
+        make_course(course)
+        nbgrader = [sys.executable, "-m", "nbgrader"]
+        subprocess.run([*nbgrader, "generate_assignment", ASSIGNMENT], cwd=course, env=env, check=True,
+                       capture_output=True)
+        for i in range(args.students):
+            folder = course / "submitted" / f"student{i:02d}" / ASSIGNMENT
+            folder.mkdir(parents=True)
+            shutil.copyfile(NOTEBOOK, folder / NOTEBOOK.name)
+            if i % 4 == 0:
+                image_folder(folder, args.images)
+        start = time.perf_counter()
+        done = subprocess.run([*nbgrader, "autograde", ASSIGNMENT, "--create"], cwd=course, env=env,
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode:
+            sys.exit(f"autograde failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        trained = [p.parent.parent.name for p in (course / "autograded").glob(f"*/{ASSIGNMENT}/{NOTEBOOK.name}")
+                   if "nothing was trained here" not in p.read_text()]
+    result = {"students": args.students, "with_an_image_folder": len(range(0, args.students, 4)),
+              "images_per_folder": args.images, "seconds": round(seconds, 1),
+              "seconds_per_submission": round(seconds / args.students, 1), "trained": trained,
+              "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+    print(f"autograde of {args.students} submissions ({result['with_an_image_folder']} with {args.images} images "
+          f"beside the notebook): {seconds:.0f} s, {result['seconds_per_submission']} s a submission; "
+          f"{'none' if not trained else len(trained)} trained")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
