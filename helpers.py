@@ -310,8 +310,8 @@ def _finish(run: runs.Run, why: str, session: runs.Session, train_step, generato
 
 def use_pretrained(out_dir: Path, device: torch.device | str = "cpu", sample_size: int = 64, seed: int = 0,
                    path: Path = PRETRAINED) -> runs.TrainResult:
-    """Instead of training: load the generator trained for the README (load_pretrained: the project's own
-    copy of the lesson's Generator, so any correct Generator of yours and any conv_dim work), draw the
+    """Instead of training: load the generator trained for the README (load_pretrained: its layers as the file
+    lists them, never your Generator, so any correct Generator of yours and any conv_dim work), draw the
     fixed z with it, and write samples.png and a summary.json that says nothing was trained here (in
     out_dir/runs/pretrained/). Your D and G are left as they are."""
     G = load_pretrained(device, path)

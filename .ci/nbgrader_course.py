@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "facegen"
 # What a student's folder needs: the helpers, the checks, and the assets the notebook shows (the pretrained
 # route shows the losses and progress of the run that trained generator.pt).
-FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen", "assets/generator.pt",
+FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen", "assets/generator.pt", "assets/generator_layers.json",
          "assets/losses.png", "assets/progress.gif", "assets/synthetic_faces.png"]
 
 

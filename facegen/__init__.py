@@ -10,7 +10,7 @@ For the notebook (through helpers.py), lowest first (each imports only those abo
     fast_step      FastStep: bf16 autocast, channels-last, a CUDA graph; the CPU's threads by measurement
     pictures       image grids, the loss plot, nearest faces, the progress GIF, the lesson's diagrams
     fid            the Frechet Inception Distance against the held-out faces
-    pretrained     the shipped generator in the project's own copy of the lesson's Generator
+    pretrained     the shipped generator: its weights, and its layers as data (no class of the lesson's)
     notebook_errors  one line for a stub, a failed check, or a cell run ahead of its step
 For the checks (through problem_unittests.py): the checks/ package, one module per step (its index).
 This file: what every room shares (FacegenError, atomic writes, a content digest, count_parameters).
