@@ -6,7 +6,8 @@ draw nothing from the learner's generators: in the notebook the networks are bui
 torch.manual_seed(FACEGEN_SEED), the checks run, and only then are the weights initialised, so a
 check that reseeded (or just drew numbers) would change the learner's starting weights. Inside the
 fork each check is seeded, so it does the same thing every time. The warnings filters are
-restored too, and the learner's own warnings stay visible: they may point at a real problem.
+restored too, and the learner's own warnings stay visible, once each, after the verdict on stdout: they
+may point at a real problem. Any other error inside a check leaves it as one line naming where.
 
 A mistake a check finds leaves it as CheckFailed (an AssertionError, so pytest and nbgrader see a
 failure) that knows which check it came from: helpers.explain_stubs shows it in one line.
@@ -75,9 +76,10 @@ def checked(check):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         device = bound.arguments.get("device", "cpu")
-        # catch_warnings() only restores the filters on the way out: it hides nothing. The checks' own
-        # calls warn nothing with the notebook's code (tests/test_checks_leave_no_trace.py), so no
-        # warning needs filtering, and whatever the learner's code warns is shown.
+        # catch_warnings(record=True) keeps the filters as they are and restores them on the way out; what
+        # warns inside is recorded, then shown after the verdict on stdout (nbgrader gives a cell that writes
+        # to stderr no points). The checks' own calls warn nothing with the notebook's code
+        # (tests/test_checks_leave_no_trace.py), so what is shown is the learner's code's.
         try:
             with forked_rng(device), warnings.catch_warnings(record=True) as warned:
                 _seed(seed, device)
