@@ -10,7 +10,7 @@ FACEGEN = Path(__file__).resolve().parent.parent / "facegen"
 # the checks package's own modules
 MAY_IMPORT = {
     "settings": set(), "dataset": set(), "runs": {"settings"}, "fast_step": {"settings"},
-    "pictures": {"runs"}, "fid": {"runs"}, "pretrained": set(), "notebook_errors": {"checks.common"},
+    "pictures": {"runs"}, "fid": {"runs"}, "pretrained": {"runs"}, "notebook_errors": {"checks.common"},
 }
 
 
