@@ -144,7 +144,7 @@ def course(tmp_path_factory) -> Path:
     in the Formgrader, feedback released and fetched. Returns the course directory."""
     home = tmp_path_factory.mktemp("home")
     # The exchange: a folder every user can write, which a JupyterHub's admin names once in a Jupyter
-    # config file everyone reads (nbgrader's default is /srv/nbgrader/exchange).
+    # config file everyone reads (nbgrader 0.9's default is /usr/local/share/nbgrader/exchange).
     (home / "jupyter").mkdir()
     (home / "jupyter" / "nbgrader_config.py").write_text(f"c.Exchange.root = {str(home / 'exchange')!r}\n")
     (home / "exchange").mkdir()
