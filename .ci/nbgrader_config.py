@@ -1,5 +1,6 @@
-"""nbgrader's configuration for this lesson, loaded by a course directory's nbgrader_config.py
-(.ci/nbgrader_course.py writes one: load_subconfig(<this file>)). See README.md, "For teachers"."""
+"""nbgrader's configuration for this lesson. .ci/nbgrader_course.py copies it, with nbgrader_stubs.py and
+feedback_template/, into a course directory's lesson_config/, which the course's nbgrader_config.py loads.
+See README.md, "For teachers"."""
 import os
 import sys
 from pathlib import Path

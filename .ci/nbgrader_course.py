@@ -3,9 +3,11 @@
     python .ci/nbgrader_course.py COURSE_DIR    # then: cd COURSE_DIR && nbgrader generate_assignment facegen
 
 COURSE_DIR/source/facegen/ gets the solution notebook and what it imports (helpers.py,
-problem_unittests.py, facegen/, the pretrained generator); COURSE_DIR/nbgrader_config.py loads
-.ci/nbgrader_config.py from this checkout. Run it again after editing the lesson: it replaces the
-source files and keeps the rest of the course (gradebook, submissions). Standard library only.
+problem_unittests.py, facegen/, the pretrained generator); COURSE_DIR/lesson_config/ gets a copy of the
+lesson's nbgrader configuration (.ci/nbgrader_config.py, the stub it uses and the feedback template), which
+COURSE_DIR/nbgrader_config.py loads: the course does not depend on where this checkout lies, or on its
+staying there. Run it again after editing the lesson: it replaces the source files and the configuration's
+copy and keeps the rest of the course (gradebook, submissions). Standard library only.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ ASSIGNMENT = "facegen"
 FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen", "assets/generator.pt", "assets/generator_layers.json",
          "assets/losses.png", "assets/progress.gif", "assets/synthetic_faces.png"]
 
+# The configuration nbgrader reads: a copy goes into the course directory.
+CONFIG = ["nbgrader_config.py", "nbgrader_stubs.py", "feedback_template"]
+
 
 def make_course(course: Path, assignment: str = ASSIGNMENT) -> Path:
     """Write (or refresh) the course directory; return its source folder for the assignment."""
@@ -32,8 +37,17 @@ def make_course(course: Path, assignment: str = ASSIGNMENT) -> Path:
             shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copyfile(src, dst)
-    config = ROOT / ".ci" / "nbgrader_config.py"
-    (Path(course) / "nbgrader_config.py").write_text(f"load_subconfig({str(config)!r})  # noqa: F821\n")
+    config = Path(course) / "lesson_config"
+    shutil.rmtree(config, ignore_errors=True)
+    config.mkdir(parents=True)
+    for name in CONFIG:
+        src = ROOT / ".ci" / name
+        (shutil.copytree if src.is_dir() else shutil.copyfile)(src, config / name)
+    (Path(course) / "nbgrader_config.py").write_text(
+        "# The lesson's nbgrader configuration (a copy, written by the lesson's .ci/nbgrader_course.py)\n"
+        "import os\n"
+        "load_subconfig(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lesson_config', "
+        "'nbgrader_config.py'))  # noqa: F821\n")
     return source
 
 

@@ -283,3 +283,15 @@ def test_every_student_fetches_their_own_feedback(course):
         fetched = list((course.parent / student / ASSIGNMENT / "feedback").glob(f"*/{NOTEBOOK}.html"))
         assert len(fetched) == 1, f"{student} has no feedback"
         assert fetched[0].read_text() == (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+
+
+def test_the_course_directory_keeps_its_own_copy_of_the_configuration(tmp_path):
+    """A course made from a checkout keeps working when the checkout moves: no path into it is written."""
+    sys.path.insert(0, str(ROOT / ".ci"))
+    from nbgrader_course import make_course
+
+    make_course(tmp_path / "course")
+    written = "\n".join(p.read_text() for p in (tmp_path / "course").rglob("*.py") if "source" not in p.parts)
+    assert str(ROOT) not in written
+    assert (tmp_path / "course" / "lesson_config" / "nbgrader_config.py").read_text() == \
+        (ROOT / ".ci" / "nbgrader_config.py").read_text()
