@@ -38,7 +38,7 @@ def nbgrader(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Compl
 def release() -> str:
     """The text of the notebook `nbgrader generate_assignment` releases from the solution notebook."""
     with tempfile.TemporaryDirectory() as tmp:
-        make_course(Path(tmp))
+        make_course(Path(tmp), wheel=False)  # the notebook alone is compared
         nbgrader("generate_assignment", ASSIGNMENT, cwd=Path(tmp))
         return (Path(tmp) / "release" / ASSIGNMENT / SOLUTION.name).read_text()
 

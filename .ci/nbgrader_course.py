@@ -3,15 +3,17 @@
     python .ci/nbgrader_course.py COURSE_DIR    # then: cd COURSE_DIR && nbgrader generate_assignment facegen
 
 COURSE_DIR/source/facegen/ gets the solution notebook and what it imports (helpers.py,
-problem_unittests.py, facegen/, the pretrained generator); COURSE_DIR/lesson_config/ gets a copy of the
+problem_unittests.py, facegen/, the pretrained generator) and the helpers as a wheel (pip wheel of this
+checkout, for the hosted route: README, "Opened alone"); COURSE_DIR/lesson_config/ gets a copy of the
 lesson's nbgrader configuration (.ci/nbgrader_config.py, the stub it uses and the feedback template), which
 COURSE_DIR/nbgrader_config.py loads: the course does not depend on where this checkout lies, or on its
 staying there. Run it again after editing the lesson: it replaces the source files and the configuration's
-copy and keeps the rest of the course (gradebook, submissions). Standard library only.
+copy and keeps the rest of the course (gradebook, submissions). Standard library and pip only.
 """
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,9 +28,17 @@ FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen
 CONFIG = ["nbgrader_config.py", "nbgrader_stubs.py", "feedback_template"]
 
 
-def make_course(course: Path, assignment: str = ASSIGNMENT) -> Path:
-    """Write (or refresh) the course directory; return its source folder for the assignment."""
+def make_course(course: Path, assignment: str = ASSIGNMENT, wheel: bool = True) -> Path:
+    """Write (or refresh) the course directory; return its source folder for the assignment. With wheel, the
+    source folder also gets the lesson's helpers as a wheel (pyproject.toml), for a student who opens the
+    notebook alone in a hosted service: the notebook's first cell installs it from beside the notebook."""
     source = Path(course) / "source" / assignment
+    for old in source.glob("facegen_lesson-*.whl"):
+        old.unlink()
+    if wheel:
+        source.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check",
+                        "--wheel-dir", str(source), str(ROOT)], check=True)
     for name in FILES:
         src, dst = ROOT / name, source / name
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -87,16 +88,11 @@ def fresh_kernel(tmp_path, monkeypatch) -> str:
     return "fresh"
 
 
-def test_the_student_notebook_alone_installs_the_lesson_and_runs_to_its_first_stub(tmp_path, monkeypatch,
-                                                                                  published, fresh_kernel):
-    alone = tmp_path / "colab"
-    alone.mkdir()
-    shutil.copy(ROOT / "face_generation_student.ipynb", alone)
-    for name, value in {"FACEGEN_PROJECT_URL": published, "FACEGEN_QUICK": "1", "MPLBACKEND": "agg"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("FACEGEN_OUT", raising=False)  # outputs/ in the learner's folder, as in Colab
+def run_to_the_first_stub(alone: Path, kernel: str) -> tuple[list, nbformat.NotebookNode]:
+    """Run the student notebook in `alone` cell by cell, as Run All does, up to the check that fails on the first
+    stub; then a probe cell: where helpers was imported from, and the shipped generator's conv_dim."""
     nb = nbformat.read(alone / "face_generation_student.ipynb", as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name=fresh_kernel, resources={"metadata": {"path": str(alone)}})
+    client = NotebookClient(nb, timeout=300, kernel_name=kernel, resources={"metadata": {"path": str(alone)}})
     ran = []
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
@@ -110,6 +106,10 @@ def test_the_student_notebook_alone_installs_the_lesson_and_runs_to_its_first_st
         probe = nbformat.v4.new_code_cell("print(helpers.__file__, helpers.load_pretrained().conv_dim)")
         nb.cells.append(probe)
         client.execute_cell(probe, len(nb.cells) - 1)
+    return ran, probe
+
+
+def assert_ran_to_the_first_stub_from_the_package(ran, probe, tmp_path) -> None:
     installed, *rest = ran
     assert printed(installed).startswith("Installed the lesson's helpers (v"), printed(installed)
     stopped = rest[-1]
@@ -119,12 +119,57 @@ def test_the_student_notebook_alone_installs_the_lesson_and_runs_to_its_first_st
     where, conv_dim = printed(probe).split()
     assert Path(where).is_relative_to(tmp_path / "fresh") and conv_dim == "32", "the package holds the generator"
 
+
+def assert_no_secrets(alone: Path) -> None:
+    """No file in the learner's folder (the wheel's members included) holds a solution or the teacher's notes."""
+    for path in alone.rglob("*"):
+        if path.is_file() and path.suffix == ".whl":
+            with zipfile.ZipFile(path) as wheel:
+                texts = {f"{path.name}:{n}": wheel.read(n).decode(errors="replace") for n in wheel.namelist()
+                         if n.endswith((".py", ".json", "METADATA"))}
+        elif path.is_file() and path.suffix in (".ipynb", ".py", ".md", ".txt", ".json", ""):
+            texts = {str(path): path.read_text(errors="replace")}
+        else:
+            continue
+        for where, text in texts.items():
+            assert not any(secret in text for secret in SECRETS), f"{where} holds a solution or the teacher's notes"
+
+
+def test_the_student_notebook_alone_installs_the_lesson_and_runs_to_its_first_stub(tmp_path, monkeypatch,
+                                                                                  published, fresh_kernel):
+    alone = tmp_path / "colab"
+    alone.mkdir()
+    shutil.copy(ROOT / "face_generation_student.ipynb", alone)
+    for name, value in {"FACEGEN_PROJECT_URL": published, "FACEGEN_QUICK": "1", "MPLBACKEND": "agg"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("FACEGEN_OUT", raising=False)  # outputs/ in the learner's folder, as in Colab
+    ran, probe = run_to_the_first_stub(alone, fresh_kernel)
+    assert_ran_to_the_first_stub_from_the_package(ran, probe, tmp_path)
     names = sorted(str(p.relative_to(alone)) for p in alone.rglob("*") if p.is_file())
     assert names[0] == "face_generation_student.ipynb" and all(n.startswith("outputs/") for n in names[1:]), names
-    for path in alone.rglob("*"):
-        if path.is_file() and path.suffix in (".ipynb", ".py", ".md", ".txt", ".json", ""):
-            text = path.read_text(errors="replace")
-            assert not any(secret in text for secret in SECRETS), f"{path} holds a solution or the teacher's notes"
+    assert_no_secrets(alone)
+
+
+def test_without_an_address_the_wheel_uploaded_beside_it_installs_offline(tmp_path, monkeypatch, fresh_kernel):
+    """A course without a public repository: the teacher's release holds the helpers as a wheel
+    (.ci/nbgrader_course.py builds it), which the student uploads beside the notebook; no index is reached."""
+    alone = tmp_path / "colab"
+    alone.mkdir()
+    shutil.copy(ROOT / "face_generation_student.ipynb", alone)
+    sys.path.insert(0, str(ROOT / ".ci"))
+    from nbgrader_course import make_course
+
+    course = make_course(tmp_path / "course")
+    (wheel,) = course.glob("facegen_lesson-*.whl")
+    shutil.copy(wheel, alone)
+    for name, value in {"FACEGEN_QUICK": "1", "MPLBACKEND": "agg", "PIP_NO_INDEX": "1"}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("FACEGEN_OUT", "FACEGEN_PROJECT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    ran, probe = run_to_the_first_stub(alone, fresh_kernel)
+    assert_ran_to_the_first_stub_from_the_package(ran, probe, tmp_path)
+    assert f"from {wheel.name}" in printed(ran[0])
+    assert_no_secrets(alone)
 
 
 def test_beside_the_project_it_does_nothing(tmp_path, monkeypatch):
@@ -136,13 +181,14 @@ def test_beside_the_project_it_does_nothing(tmp_path, monkeypatch):
     assert sorted(p.name for p in ROOT.iterdir()) == before
 
 
-def test_opened_alone_without_an_address_it_says_what_to_do_in_one_line(tmp_path, monkeypatch):
+def test_opened_alone_without_an_address_or_a_wheel_it_says_what_to_ask_for_in_one_line(tmp_path, monkeypatch):
     monkeypatch.delenv("FACEGEN_PROJECT_URL", raising=False)
     (cell,) = run_cells(tmp_path, None)
     (error,) = errors(cell)
-    assert error.startswith("RuntimeError: helpers is neither beside this notebook nor installed") and \
-        "PROJECT_URL" in error
-    assert "\n" not in error and os.listdir(tmp_path) == []
+    assert error == ("RuntimeError: the lesson's helpers are not here: ask your teacher for the lesson's wheel "
+                     "(facegen_lesson-1.0.0-py3-none-any.whl), upload it beside this notebook and run this cell "
+                     "again (or open the notebook in the project's folder)")
+    assert os.listdir(tmp_path) == []
 
 
 def test_the_badges_and_the_first_cell_hold_the_one_address(tmp_path, monkeypatch):
