@@ -203,23 +203,27 @@ def _fingerprint(source: DataSource) -> str:
 
 def load_images(source: DataSource, image_size: int = 32, max_images: int | None = None,
                 cache_dir: Path | None = Path("outputs/cache"), workers: int | None = None,
-                verbose: bool = True) -> torch.Tensor:
+                verbose: bool = True, shared_cache: Path | None = None) -> torch.Tensor:
     """All faces of a source as one uint8 tensor (N, 3, S, S), decoded once and cached on disk.
 
     The cache is keyed by the source's contents (see _fingerprint), so a changed zip or folder is
-    decoded again rather than trusted. Corrupt images are skipped with a count.
+    decoded again rather than trusted. Corrupt images are skipped with a count. shared_cache: a folder a
+    class shares (FACEGEN_SHARED_CACHE, which a teacher fills once: python -m facegen.dataset), read first and
+    never written; what it lacks is decoded into cache_dir.
     """
     start = time.perf_counter()
     names = list_image_names(source)[:max_images]
     key = short_digest(f"{_fingerprint(source)}|{image_size}|{len(names)}".encode())
     cache = Path(cache_dir) / f"faces-{key}.npy" if cache_dir else None
-    if cache is not None and cache.exists():
+    for cached in (Path(d) / f"faces-{key}.npy" for d in (shared_cache, cache_dir) if d):
+        if not cached.exists():
+            continue
         try:
-            images = torch.from_numpy(np.load(cache, allow_pickle=False))
+            images = torch.from_numpy(np.load(cached, allow_pickle=False))
             if images.dtype == torch.uint8 and images.ndim == 4 and images.shape[1:] == (3, image_size, image_size):
                 if verbose:
                     print(f"Loaded {len(images):,} faces at {image_size}x{image_size} from the cache "
-                          f"{cache} in {time.perf_counter() - start:.2f} s ({source}).")
+                          f"{cached} in {time.perf_counter() - start:.2f} s ({source}).")
                 return images
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt below
@@ -530,3 +534,23 @@ def synthetic_dataset(out_dir: Path, seed: int, max_images: int | None, headline
         write_synthetic_zip(path, n_images, seed=seed)
         print(f"Drew {n_images:,} synthetic faces into {path} in {time.perf_counter() - start:.1f} s.")
     return DataSource("synthetic", path.resolve())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m facegen.dataset DATA CACHE_DIR: decode DATA (the zip or a folder) once into CACHE_DIR, for a class
+    to share (FACEGEN_SHARED_CACHE=CACHE_DIR for every student, FACEGEN_DATA=DATA)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m facegen.dataset", description=main.__doc__)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("cache_dir", type=Path)
+    parser.add_argument("--image-size", type=int, default=32)
+    args = parser.parse_args(argv)
+    source = find_dataset(str(args.data), out_dir=args.cache_dir.parent, download=False)
+    images = load_images(source, image_size=args.image_size, cache_dir=args.cache_dir)
+    print(f"{len(images):,} faces cached in {args.cache_dir}/: set FACEGEN_SHARED_CACHE={args.cache_dir.resolve()} "
+          f"and FACEGEN_DATA={args.data.resolve()} for the class (README, For teachers).")
+
+
+if __name__ == "__main__":
+    main()

@@ -90,6 +90,7 @@ class Config:
     fresh: bool = False  # start training over instead of resuming this run's checkpoint
     eager: bool = False  # no CUDA graph: every step runs as plain Python (for debugging train_step)
     precision: str = "auto"  # FastStep's precision: auto (by hardware), fp32 or bf16
+    shared_cache: Path | None = None  # a class's decoded faces, read first and never written (python -m facegen.dataset)
 
 
 SEED_MAX = 2**32 - 1  # numpy's and most libraries' seeds; the loader's order mixes it with the epoch in 64 bits
@@ -130,7 +131,7 @@ def _is_on(name: str, flag) -> bool:
 
 def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="",
                     device="", seed="0", quick="", pretrained="", fid_samples="", fresh="",
-                    eager="", precision="auto") -> Config:
+                    eager="", precision="auto", shared_cache="") -> Config:
     """Validate the notebook's parameters (strings from the environment, or numbers from a caller)."""
     config = Config(
         data=str(data or "").strip(),
@@ -147,6 +148,7 @@ def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_image
         fresh=_is_on("FACEGEN_FRESH", fresh),
         eager=_is_on("FACEGEN_EAGER", eager),
         precision=str(precision or "auto").strip().lower(),
+        shared_cache=Path(str(shared_cache).strip()) if str(shared_cache or "").strip() else None,
     )
     if config.precision not in ("auto", "fp32", "bf16"):
         raise FacegenError(f"FACEGEN_PRECISION must be auto, fp32 or bf16, got {precision!r}")

@@ -382,3 +382,24 @@ def test_synthetic_faces_vary_in_skin_tone_from_dark_to_light(synthetic_zip):
     images = helpers.load_images(helpers.DataSource("zip", synthetic_zip), cache_dir=None, verbose=False)
     centre = images[:, :, 14:18, 14:18].float().mean(dim=(1, 2, 3))  # the middle of the face
     assert centre.min() < 90 and centre.max() > 180, f"face centres span only {centre.min():.0f}..{centre.max():.0f}"
+
+
+def test_a_class_shares_one_decoded_cache_read_only(tmp_path, capsys, synthetic_zip):
+    """A teacher decodes the faces once (python -m facegen.dataset DATA DIR); a student's run reads them from
+    that folder, which it cannot write, and decodes nothing; faces the shared cache lacks go to the student's."""
+    shared, mine = tmp_path / "shared", tmp_path / "mine"
+    dataset.main([str(synthetic_zip), str(shared)])
+    assert "FACEGEN_SHARED_CACHE=" in capsys.readouterr().out
+    made = sorted(shared.glob("faces-*.npy"))
+    assert len(made) == 1
+    shared.chmod(0o555)
+    try:
+        source = helpers.find_dataset(str(synthetic_zip), out_dir=tmp_path / "out")
+        images = helpers.load_images(source, cache_dir=mine, shared_cache=shared)
+        assert f"from the cache {made[0]}" in capsys.readouterr().out and not mine.exists()
+        assert torch.equal(images, torch.from_numpy(np.load(made[0])))
+        helpers.load_images(source, image_size=16, cache_dir=mine, shared_cache=shared)  # not in the shared cache
+        assert "decoded 40 to 16x16" in capsys.readouterr().out
+        assert len(list(mine.glob("faces-*.npy"))) == 1 and sorted(shared.glob("faces-*.npy")) == made
+    finally:
+        shared.chmod(0o755)
