@@ -135,19 +135,19 @@ def assert_no_secrets(alone: Path) -> None:
             assert not any(secret in text for secret in SECRETS), f"{where} holds a solution or the teacher's notes"
 
 
-def test_the_student_notebook_alone_installs_the_lesson_and_runs_to_its_first_stub(tmp_path, monkeypatch,
-                                                                                  published, fresh_kernel):
+def test_opened_alone_with_the_projects_address_it_installs_the_lesson_at_the_notebooks_tag(tmp_path, monkeypatch,
+                                                                                         published, fresh_kernel):
+    """The first cell alone (the wheel's test below runs the notebook on to its first stub)."""
     alone = tmp_path / "colab"
     alone.mkdir()
-    shutil.copy(ROOT / "face_generation_student.ipynb", alone)
-    for name, value in {"FACEGEN_PROJECT_URL": published, "FACEGEN_QUICK": "1", "MPLBACKEND": "agg"}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("FACEGEN_OUT", raising=False)  # outputs/ in the learner's folder, as in Colab
-    ran, probe = run_to_the_first_stub(alone, fresh_kernel)
-    assert_ran_to_the_first_stub_from_the_package(ran, probe, tmp_path)
-    names = sorted(str(p.relative_to(alone)) for p in alone.rglob("*") if p.is_file())
-    assert names[0] == "face_generation_student.ipynb" and all(n.startswith("outputs/") for n in names[1:]), names
-    assert_no_secrets(alone)
+    monkeypatch.setenv("FACEGEN_PROJECT_URL", published)
+    installed, probe = run_cells(alone, None, "import helpers\nprint(helpers.__file__, helpers.load_pretrained().conv_dim)",
+                                 kernel=fresh_kernel)
+    assert printed(installed).startswith(f"Installed the lesson's helpers (v1.0.0) from git+{published}@v1.0.0"), \
+        installed.outputs
+    where, conv_dim = printed(probe).split()
+    assert Path(where).is_relative_to(tmp_path / "fresh") and conv_dim == "32", "the package holds the generator"
+    assert os.listdir(alone) == []
 
 
 def test_without_an_address_the_wheel_uploaded_beside_it_installs_offline(tmp_path, monkeypatch, fresh_kernel):
@@ -169,6 +169,9 @@ def test_without_an_address_the_wheel_uploaded_beside_it_installs_offline(tmp_pa
     ran, probe = run_to_the_first_stub(alone, fresh_kernel)
     assert_ran_to_the_first_stub_from_the_package(ran, probe, tmp_path)
     assert f"from {wheel.name}" in printed(ran[0])
+    names = sorted(str(p.relative_to(alone)) for p in alone.rglob("*") if p.is_file())
+    assert names[:2] == ["face_generation_student.ipynb", wheel.name], names
+    assert all(n.startswith("outputs/") for n in names[2:]), names
     assert_no_secrets(alone)
 
 

@@ -290,7 +290,7 @@ def test_the_course_directory_keeps_its_own_copy_of_the_configuration(tmp_path):
     sys.path.insert(0, str(ROOT / ".ci"))
     from nbgrader_course import make_course
 
-    make_course(tmp_path / "course")
+    make_course(tmp_path / "course", wheel=False)
     written = "\n".join(p.read_text() for p in (tmp_path / "course").rglob("*.py") if "source" not in p.parts)
     assert str(ROOT) not in written
     assert (tmp_path / "course" / "lesson_config" / "nbgrader_config.py").read_text() == \
