@@ -95,7 +95,7 @@ pressed: dict = {}  # the Formgrader's Autograde button: how long it took
 def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) -> None:
     """`jupyter lab` in the course directory, then what the Formgrader tab does when the teacher types a
     score: its own HTTP API (find the submission, its grades, PUT the reflection's manual score). The
-    Autograde button is pressed for the "mistakes" submission too (how long it took goes into `pressed`)."""
+    Autograde button is pressed for the release as handed out too (how long it took goes into `pressed`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -123,9 +123,9 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
         for submission in api(f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK}"):
             page = api(f"/formgrader/submissions/{submission['id']}/").decode()  # the page the teacher grades on
             assert "check_scale" in page and "reflection" in page, f"the grading page lacks the notebook: {page[:300]}"
-            if submission["student"] == "mistakes":  # the Formgrader's Autograde button, as its page presses it
+            if submission["student"] == "release":  # the Formgrader's Autograde button, as its page presses it
                 start = time.perf_counter()
-                done = api(f"/formgrader/api/submission/{ASSIGNMENT}/mistakes/autograde", {}, method="POST")
+                done = api(f"/formgrader/api/submission/{ASSIGNMENT}/release/autograde", {}, method="POST")
                 pressed["seconds"] = time.perf_counter() - start
                 assert done["success"], done.get("error") or done.get("log")
             if submission["student"] in scores:
@@ -266,9 +266,9 @@ def autograded(course: Path, student: str) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("student", ["solution", "mistakes"])
+@pytest.mark.parametrize("student", ["solution", "release"])
 def test_autograde_trains_nothing_and_reads_the_faces_the_course_says(course, student):
-    """By the command (the solution) and by the Formgrader's button (the submission with mistakes, graded again
+    """By the command (the solution) and by the Formgrader's button (the release as handed out, graded again
     there): the checks run, step 8 loads the pretrained generator instead of training, no download."""
     printed = autograded(course, student)
     assert "FACEGEN_DATA=synthetic" in printed and "Downloading" not in printed and "Could not download" not in printed
