@@ -37,8 +37,11 @@ def make_course(course: Path, assignment: str = ASSIGNMENT, wheel: bool = True) 
         old.unlink()
     if wheel:
         source.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check",
-                        "--wheel-dir", str(source), str(ROOT)], check=True)
+        build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check",
+                 "--wheel-dir", str(source), str(ROOT)]
+        # With this environment's setuptools when it has one (seconds); else pip's own build environment.
+        if subprocess.run([*build, "--no-build-isolation"], capture_output=True).returncode:
+            subprocess.run(build, check=True)
     for name in FILES:
         src, dst = ROOT / name, source / name
         dst.parent.mkdir(parents=True, exist_ok=True)
