@@ -22,7 +22,7 @@ SOURCE = ("https://github.com/Daniel-Elston/dcgan-face-generator/blob/d94faead2e
 
 _Z4 = r"\(B, z_size\)|\(batch, z_size\)|z_size, 1, 1"
 VERDICTS = {
-    "discriminator": ("a sigmoid at D's end, and logits shaped None, not (B, 1)", r"sigmoid|\(batch, 1\)"),
+    "discriminator": ("a sigmoid at D's end, and logits shaped (B, 1, 1, 1), not (B, 1)", r"sigmoid|\(batch, 1\)"),
     "generator": ("G only takes z as (B, z_size, 1, 1)", _Z4 + r"|view|reshape|unsqueeze"),
     "weights_init": ("Linear layers are left out of the N(0, 0.02) init", r"Linear"),
     "losses": ("nn.BCELoss takes probabilities, not D's logits",
