@@ -67,9 +67,7 @@ def _scale_hint(x: torch.Tensor, got, low: float, high: float) -> str:
 
 
 @exercise("scale", points=1, hidden="tests.check_scale(scale, batch=True, seed=1, quiet=True)", hints=(
-    "G's tanh draws pixels in [-1, 1], so the real faces must lie there too, or D tells them apart by brightness "
-    "alone. scale is a straight line that sends 0 to the low end of `feature_range` and 1 to the high end, the same "
-    "line for every image: a dark face stays darker than a light one.",
+    "One straight line, the same for every image: 0 goes to the low end of `feature_range`, 1 to the high end.",
     "The two ends of `feature_range` (a tuple: unpack it into `low` and `high`); the width of the new range, "
     "`high - low`; multiply by it, then shift by `low`. "
     "Arithmetic on a tensor acts on every value, whatever x's shape.",
@@ -155,14 +153,11 @@ def check_dataloader(loader, image_size: int = 32) -> None:
 
 @exercise("discriminator", points=2,
           hidden="tests.check_discriminator(Discriminator, image_size=image_size, seed=1, quiet=True)", hints=(
-    "D is an image classifier with one raw score out, the logit: no sigmoid at the end, as the loss applies it. "
-    "Strided convolutions halve the image while the channels double; batch norm from the second convolution on; a "
-    "leaky ReLU of slope 0.2 after every hidden layer, so that G still gets a gradient for the fakes D rejects.",
-    "`nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1)` halves the size (the formula is in the picture "
-    "after step 4), `nn.BatchNorm2d(out_channels)`, `nn.LeakyReLU(0.2)`, `nn.Flatten()`, one `nn.Linear(..., 1)`. "
-    "Keep the layers in `nn.Sequential` (or `nn.ModuleList`, or attributes), so that PyTorch registers them and "
-    "`D.parameters()` finds them. A convolution before a batch norm may drop its bias (`bias=False`): batch norm "
-    "subtracts each channel's mean, and its own shift takes the bias's place.",
+    "A classifier with one raw score out, the logit (the loss applies the sigmoid); each layer halves the image and "
+    "doubles the channels.",
+    "`nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1)` (halves the size), `nn.BatchNorm2d`, "
+    "`nn.LeakyReLU(0.2)`, `nn.Flatten()`, `nn.Linear(..., 1)`, kept in `nn.Sequential` so PyTorch registers them. "
+    "A convolution before a batch norm may drop its bias (`bias=False`).",
     "```python\nself.net = nn.Sequential(\n"
     "    nn.Conv2d(3, conv_dim, 4, stride=2, padding=1), nn.LeakyReLU(___),        # 16x16\n"
     "    nn.Conv2d(conv_dim, conv_dim * 2, 4, stride=2, padding=1), nn.BatchNorm2d(___), nn.LeakyReLU(0.2),  # 8x8\n"
@@ -209,10 +204,7 @@ def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> No
 
 @exercise("generator", points=2, hidden="tests.check_generator(Generator, image_size=image_size, seed=1, quiet=True)",
           hints=(
-    "G runs D's path backwards: z becomes a small, deep map (conv_dim * 8 channels of 2x2), and transpose "
-    "convolutions double it up to 32x32 while the channels halve, down to 3 colours. A tanh at the end puts the pixels "
-    "in [-1, 1], like the scaled real faces; batch norm and ReLU come before each transpose convolution, none after "
-    "the last.",
+    "D's path backwards: z becomes a 2x2 map of conv_dim * 8 channels, doubled in size up to 32x32, ending in tanh.",
     "`nn.Linear(z_size, conv_dim * 8 * 2 * 2)`; `.view(-1, conv_dim * 8, 2, 2)` (or `.reshape`) in `forward`, as "
     "the linear layer's output is flat; `nn.BatchNorm2d(channels)`, `nn.ReLU()`, `nn.ConvTranspose2d(in_channels, "
     "out_channels, 4, stride=2, padding=1)` (it doubles: (n - 1) * 2 - 2 * 1 + 4 = 2n), `nn.Tanh()`. G takes z of "
@@ -262,8 +254,7 @@ def _generator_error_hint(e: Exception, z_size: int) -> str:
 
 @exercise("weights_init", points=1,
           hidden="tests.check_weights_init(weights_init_normal, Discriminator, Generator, seed=1, quiet=True)", hints=(
-    "The DCGAN paper starts every weight from N(0, 0.02): small, and the same scale in D and G. `D.apply(f)` calls f "
-    "on every module, ReLUs and containers too, so f acts only on the layers that hold such weights.",
+    "`D.apply(f)` calls f on every module, ReLUs and containers too: act only on the layers that hold weights.",
     "`isinstance(m, ...)` tells which layer m is: which three layer types hold the weights the paper means? "
     "`nn.init.normal_(tensor, mean, std)` and `nn.init.zeros_(tensor)` set a tensor in place. A layer made with "
     "`bias=False` has `m.bias` None; `nn.BatchNorm2d` has its own weight (a scale: 1, or N(1, 0.02)) and bias (0).",
@@ -374,9 +365,7 @@ def _raised_in_loss_init(e: Exception) -> bool:
 
 
 @exercise("losses", points=2, hints=(
-    "D's loss is the binary cross-entropy (BCE) of its logit against the label 1 for real faces and 0 for fakes; "
-    "`real_loss` is G's loss too, as G wants its fakes called real. With `smooth`, real faces are labelled 0.9, which "
-    "keeps D from growing over-confident.",
+    "BCE of D's logits against 1 (real) or 0 (fake); `smooth` labels real faces 0.9 instead of 1.",
     "`F.binary_cross_entropy_with_logits(logits, labels)` takes D's logits (it applies the sigmoid itself, exactly) "
     "and averages over the batch; `torch.full_like(d_out, value)` and `torch.zeros_like(d_out)` make labels of "
     "d_out's shape, dtype and device.",
@@ -424,8 +413,7 @@ def check_losses(real_loss, fake_loss) -> None:
 # --- Step 7: the optimizers and one training step -----------------------------------------------
 
 @exercise("optimizers", points=1, hints=(
-    "Each network has its own optimizer: D's update must change D's weights only, and G's update G's only. Adam with "
-    "the paper's settings, the Hyperparameters cell's `lr` and `betas`.",
+    "One optimizer per network, so that each update changes only its own network's weights.",
     "`torch.optim.Adam(parameters, lr=..., betas=..., fused=fused)`; `D.parameters()` and `G.parameters()`.",
     "```python\nd_optimizer = torch.optim.Adam(___.parameters(), lr=lr, betas=___, fused=fused)\n"
     "g_optimizer = torch.optim.Adam(___, lr=___, betas=betas, fused=fused)\n```"))
@@ -438,14 +426,11 @@ def check_optimizers(d_optimizer, g_optimizer, D, G, lr: float = 2e-4, betas=(0.
 
 @exercise("train_step", points=3,
           hidden="tests.check_train_step(train_step, Discriminator, Generator, steps=3, seed=1, quiet=True)", hints=(
-    "One round of the game. First D learns to tell this batch's real faces (label 1, or 0.9 with `smooth`) from "
-    "fresh fakes (label 0), without changing G; then G learns to make the updated D call its fakes real. Each update "
-    "is: zero the gradients, the loss, backward, step. z is fresh N(0, 1) noise in every step, as the samples use.",
-    "`torch.randn(real_images.size(0), z_size, device=real_images.device)`, `G(z)`; `d_optimizer.zero_grad()`, "
-    "`D(real_images)`, `D(fake_images.detach())` (detach, so that D's backward stops before G), `real_loss(..., "
-    "smooth)`, `fake_loss(...)`, `.backward()`, `d_optimizer.step()`; then `g_optimizer.zero_grad()`, `real_loss` "
-    "of D on the fakes not detached (no smoothing for G), backward, `g_optimizer.step()`. Return the losses and "
-    "`torch.sigmoid(logits).mean()` of D's real and fake logits, each `.detach()`ed.",
+    "First D learns real from fresh fakes without changing G; then G learns to make the updated D call its fakes real. "
+    "Each update: zero the gradients, the loss, backward, step.",
+    "`torch.randn(real_images.size(0), z_size, device=real_images.device)`; `fake_images.detach()` for D's loss (D's "
+    "backward stops before G); `real_loss` for G's loss, not detached, no smoothing; return `.detach()`ed losses and "
+    "`torch.sigmoid(logits).mean()`.",
     "```python\nz = torch.randn(___, z_size, device=real_images.device)\nfake_images = G(z)\n\n"
     "d_optimizer.zero_grad()\nd_real = D(real_images)\nd_fake = D(___)\nd_loss = real_loss(d_real, smooth) + ___\n"
     "d_loss.backward()\nd_optimizer.step()\n\ng_optimizer.___()\ng_loss = ___(D(fake_images))\n"
@@ -462,9 +447,7 @@ def check_train_step(train_step, Discriminator, Generator, device="cpu", steps: 
 # --- Step 8: the average of G's weights ---------------------------------------------------------
 
 @exercise("update_average", points=2, hints=(
-    "Each of the average's weights moves a small step towards G's: average = decay * average + (1 - decay) * G. "
-    "In place, so that the average stays the same tensors that helpers.train keeps, and without gradients: it is "
-    "bookkeeping, not learning.",
+    "In place (helpers.train keeps these very tensors) and without gradients: bookkeeping, not learning.",
     "`zip(average.parameters(), G.parameters())` pairs them; `torch.no_grad()`; PyTorch's in-place methods end in "
     "`_` (`mul_`, `add_(x, alpha=...)`, `lerp_(x, weight)`). Assigning `kept = ...` inside the loop changes nothing "
     "outside it.",
