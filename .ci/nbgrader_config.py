@@ -21,9 +21,11 @@ from nbgrader_stubs import StepStubs  # noqa: E402
 c.CourseDirectory.course_id = "facegen"
 # The gradebook: an SQLite file in the course directory (nbgrader's default, made explicit).
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
-# Runs write outputs/ (runs, checkpoints, data) beside the notebook, and a student may keep the faces there
-# (the zip, or its extracted folder of 32,600 images): none of it is the student's work, none is submitted.
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "outputs",
+# Runs write outputs/ (runs, checkpoints, data) beside the notebook, a student may keep the faces there (the
+# zip, or its extracted folder of 32,600 images) and `python -m facegen.install` makes .venv there: none of
+# it is the student's work, none is submitted. my_results/ (the run's samples, losses and summary, kept by
+# the cell above the reflection) is, so the grading page shows them beside the answer.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "outputs", ".venv",
                             "processed-celeba-small.zip", "processed_celeba_small"]
 c.CourseDirectory.max_file_size = 20_000  # KB: assets/generator.pt is 3.2 MB
 
@@ -58,8 +60,10 @@ c.Autograde.autograde_preprocessors = [GradingExecute, IgnorePattern, ClearMetad
                                        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 c.Execute.timeout = 300  # a cell: nbgrader's default of 30 s is short for a slow laptop's check of train_step
 
-# The feedback: nbgrader's, with the hidden tests' code left out (what they said stays in the outputs).
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# The feedback: nbgrader's, with the hidden tests' code and the reflection's mark scheme left out (what the
+# hidden tests said stays in the outputs). The grading page shows the mark scheme: autograde puts the locked
+# task cell back as the source notebook has it.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ClearMarkScheme, CSSHTMLHeaderPreprocessor]
 # `nbgrader generate_feedback` (the command) also names each graded cell in the page's summary
 # (feedback_template/feedback/: one block of nbgrader's page). Only there: the Formgrader renders its
 # grading pages with the same exporter settings, and this template would break them.

@@ -19,10 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "facegen"
-# What a student's folder needs: the helpers, the checks, and the assets the notebook shows (the pretrained
+# What a student's folder needs: the helpers, the checks, the installer's requirements, and the assets the notebook shows (the pretrained
 # route shows the losses and progress of the run that trained generator.pt).
-FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen", "assets/generator.pt", "assets/generator_layers.json",
-         "assets/losses.png", "assets/progress.gif", "assets/synthetic_faces.png"]
+# requirements.txt: what `python -m facegen.install` installs on a student's own computer.
+FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen", "requirements.txt",
+         "assets/generator.pt", "assets/generator_layers.json", "assets/losses.png", "assets/progress.gif",
+         "assets/synthetic_faces.png"]
 
 # The configuration nbgrader reads: a copy goes into the course directory.
 CONFIG = ["nbgrader_config.py", "nbgrader_stubs.py", "feedback_template"]

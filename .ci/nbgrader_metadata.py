@@ -11,8 +11,9 @@ Cells are found by their source, never by position or id (ids are kept):
   tests of HIDDEN[name], if any, are appended between `### BEGIN HIDDEN TESTS` / `### END HIDDEN TESTS`
   (replacing whatever hidden block the cell had); they print nothing when they pass, so the visible
   "Tests Passed" (compared by nbval) is unchanged;
-* the markdown cell that starts with TEACHERS_NOTES: the reflection, a manually graded answer worth
-  REFLECTION_POINTS (its rubric); nbgrader replaces it with "YOUR ANSWER HERE" in the release;
+* the markdown cell with a `### BEGIN MARK SCHEME` region: the reflection, a manually graded task worth
+  REFLECTION_POINTS; its mark scheme (the rubric and a model answer) is left out of the release and the
+  feedback, and shown on the Formgrader's grading page; the student answers in the cells below it;
 * any other cell: no nbgrader metadata.
 
 The points, hidden tests and hints come from problem_unittests.py, where each sits beside its check (so this
@@ -27,7 +28,7 @@ import sys
 from pathlib import Path
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "face_generation.ipynb"
-TEACHERS_NOTES = "**Teacher's notes"
+MARK_SCHEME = "### BEGIN MARK SCHEME"
 REFLECTION_ID, REFLECTION_POINTS = "reflection", 5
 # Points, hidden tests and hints live beside each check, in problem_unittests.py (check.exercise).
 sys.path.insert(0, str(NOTEBOOK.parent))
@@ -44,9 +45,10 @@ BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 CHECK = re.compile(r"^tests\.check_(\w+)\(", re.M)
 
 
-def _meta(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None) -> dict:
+def _meta(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: int | None = None,
+          task: bool = False) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
-            "task": False}
+            "task": task}
     if points is not None:
         meta["points"] = points
     return dict(sorted(meta.items()))  # as Jupyter writes it
@@ -67,8 +69,9 @@ def mark(cell: dict) -> str | None:
     source, metadata = "".join(cell["source"]), cell.setdefault("metadata", {})
     old_id = metadata.get("nbgrader", {}).get("grade_id")
     metadata["nbgrader"] = None  # replaced below (in the same place among the keys), or removed
-    if cell["cell_type"] == "markdown" and source.startswith(TEACHERS_NOTES):
-        metadata["nbgrader"] = _meta(REFLECTION_ID, grade=True, solution=True, locked=False, points=REFLECTION_POINTS)
+    if cell["cell_type"] == "markdown" and MARK_SCHEME in source:
+        metadata["nbgrader"] = _meta(REFLECTION_ID, grade=False, solution=False, locked=True, points=REFLECTION_POINTS,
+                                     task=True)
     elif cell["cell_type"] == "code" and "### BEGIN SOLUTION" in source:
         grade_id = old_id or _name(*source.split("### BEGIN SOLUTION", 1))
         metadata["nbgrader"] = _meta(grade_id, grade=False, solution=True, locked=False)

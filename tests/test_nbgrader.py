@@ -6,6 +6,7 @@ finds) loses the points of exactly those steps, keeps those of a third whose cor
 feedback shows what the checks said, in one line each, and no hidden test's code. Also: the metadata is current."""
 from __future__ import annotations
 
+import base64
 import html
 import importlib.util
 import json
@@ -79,13 +80,26 @@ def shell(line: str, cwd: Path, env: dict) -> None:
     assert done.returncode == 0, f"{line!r} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
 
 
+# What the solution's student trained: my_results/ as the cell above the reflection keeps it (a picture of
+# one colour, a summary with a count no other run has), so the grading page can be searched for it.
+OWN_SAMPLES = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGM4KRgLAALeATjQBq1WAAAAAElFTkSuQmCC")
+OWN_SUMMARY = {"images_seen": 82752, "epochs_completed": 3, "seconds_training": 300.2, "device": "cpu"}
+
+
 def submit(home: Path, student: str, text: str, env: dict) -> None:
     """What a student does between release and collect, with the commands the README gives them, in their
-    own HOME (one OS user here, so --student says who; JupyterHub's Assignments tab runs the same two)."""
+    own HOME (one OS user here, so --student says who; JupyterHub's Assignments tab runs the same two). The
+    solution's student also leaves what a real run leaves beside the notebook: my_results/, and outputs/ and
+    .venv/ (which the course's ignore list keeps out of the submission)."""
     desk = home / student
     desk.mkdir()
     shell(f"nbgrader fetch_assignment {ASSIGNMENT} --course {COURSE}", desk, env | {"HOME": str(desk)})
     (desk / ASSIGNMENT / f"{NOTEBOOK}.ipynb").write_text(text)
+    if student == "solution":
+        for folder in ("my_results", "outputs/runs/run0", ".venv"):
+            (desk / ASSIGNMENT / folder).mkdir(parents=True)
+            (desk / ASSIGNMENT / folder / "samples.png").write_bytes(OWN_SAMPLES)
+        (desk / ASSIGNMENT / "my_results" / "summary.json").write_text(json.dumps(OWN_SUMMARY))
     shell(f"nbgrader submit {ASSIGNMENT} --course {COURSE} --student={student}", desk, env | {"HOME": str(desk)})
 
 
@@ -123,6 +137,11 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
         for submission in api(f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK}"):
             page = api(f"/formgrader/submissions/{submission['id']}/").decode()  # the page the teacher grades on
             assert "check_scale" in page and "reflection" in page, f"the grading page lacks the notebook: {page[:300]}"
+            assert "*Rubric (5 points).*" in html.unescape(page) or "Rubric (5 points)" in page, \
+                "the grading page does not show the reflection's mark scheme"
+            if submission["student"] == "solution":  # the student's own results beside the answer
+                assert base64.b64encode(OWN_SAMPLES).decode() in page, "the grading page lacks the student's samples"
+                assert "82,752 faces seen" in page, "the grading page lacks the student's summary"
             if submission["student"] == "release":  # the Formgrader's Autograde button, as its page presses it
                 start = time.perf_counter()
                 done = api(f"/formgrader/api/submission/{ASSIGNMENT}/release/autograde", {}, method="POST")
@@ -213,7 +232,9 @@ def test_the_solution_gets_every_autograded_point(course):
 @pytest.mark.slow
 def test_the_release_as_handed_out_gets_nothing(course):
     got = grades(course, "release")
-    assert all(score == 0 for score, _ in got.values()), got  # the unchanged reflection too
+    reflection = got.pop(metadata.REFLECTION_ID)
+    assert all(score == 0 for score, _ in got.values()), got
+    assert reflection[0] in (0, None), reflection  # to be graded by hand (nobody did here)
     assert "Not implemented yet: step 3, scale" in feedback(course, "release")
 
 
@@ -237,6 +258,7 @@ def test_the_feedback_names_each_check_and_hides_the_hidden_tests_code_but_not_w
     for check in [f"check_{name}" for name in metadata.POINTS] + [metadata.REFLECTION_ID]:
         assert re.search(rf"{check}\s*\(Score:", shown), f"{check} is not named in the feedback's summary"
     assert "Score: 20.0 / 20.0" in feedback(course, "solution")  # the reflection's 5 included
+    assert "Rubric" not in shown and "MARK SCHEME" not in shown and "A model answer" not in shown
     print(f"feedback of the submission with mistakes: {len(page) / 1e6:.2f} MB")
 
 
@@ -275,6 +297,13 @@ def test_autograde_trains_nothing_and_reads_the_faces_the_course_says(course, st
     assert "(quick configuration)" in printed
     assert "nothing was trained here" in printed and "Training" not in printed
     assert pressed["seconds"] < 60, pressed
+
+
+@pytest.mark.slow
+def test_a_submission_carries_the_students_results_and_not_their_runs_or_environment(course):
+    submitted = course / "submitted" / "solution" / ASSIGNMENT
+    assert (submitted / "my_results" / "samples.png").read_bytes() == OWN_SAMPLES
+    assert not (submitted / "outputs").exists() and not (submitted / ".venv").exists()
 
 
 @pytest.mark.slow

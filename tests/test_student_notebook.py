@@ -59,11 +59,14 @@ def test_every_step_the_student_writes_is_a_stub_naming_its_step():
     assert all(not c.get("outputs") for c in STUDENT["cells"] if c["cell_type"] == "code"), "outputs left in"
 
 
-def test_the_reflection_question_is_for_the_student_to_answer():
-    answers = [c for c in STUDENT["cells"] if source(c) == ANSWER]
-    assert len(answers) == 1 and answers[0]["metadata"]["nbgrader"]["solution"] is True
+def test_the_reflection_is_a_task_whose_mark_scheme_the_student_never_sees():
+    answers = [i for i, c in enumerate(STUDENT["cells"]) if source(c) == ANSWER]
+    assert len(answers) == 1
+    task = STUDENT["cells"][answers[0] - 1]
+    assert task["metadata"]["nbgrader"]["task"] is True and task["metadata"]["nbgrader"]["points"] == 5
+    assert "Your turn" in source(task) and "MARK SCHEME" not in source(task) and "Rubric" not in source(task)
     teacher = [c for c in SOLUTION["cells"] if c["cell_type"] == "markdown" and c["metadata"].get("nbgrader")]
-    assert len(teacher) == 1 and "dataset's bias" in source(teacher[0])
+    assert len(teacher) == 1 and "dataset's bias" in source(teacher[0]) and "*Rubric (5 points).*" in source(teacher[0])
 
 
 def test_solution_cells_and_checks_carry_nbgrader_metadata_with_unique_ids():
