@@ -7,7 +7,7 @@ It runs `nbgrader generate_assignment` (requirements-teacher.txt) in a temporary
 (.ci/nbgrader_course.py) with the lesson's configuration (.ci/nbgrader_config.py), and copies the
 released notebook byte for byte: the student notebook is what a teacher hands out. nbgrader does the
 work: each solution region becomes a stub (the step-naming one of .ci/nbgrader_stubs.py), the
-reflection's teacher's notes become "YOUR ANSWER HERE", hidden tests and outputs are removed, the
+reflection's mark scheme (its rubric and model answer) is removed, so are hidden tests and outputs, the
 check cells are locked and every graded cell gets its checksum. The nbgrader metadata that drives
 this is set by .ci/nbgrader_metadata.py.
 """
@@ -43,9 +43,9 @@ def release() -> str:
         return (Path(tmp) / "release" / ASSIGNMENT / SOLUTION.name).read_text()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     expected = release()
-    if "--check" in sys.argv[1:]:
+    if "--check" in (sys.argv[1:] if argv is None else argv):
         if not STUDENT.exists() or STUDENT.read_text() != expected:
             print(f"{STUDENT.name} is not nbgrader's release of {SOLUTION.name}: run python .ci/make_student.py")
             return 1

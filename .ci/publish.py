@@ -3,15 +3,17 @@ first cell (PROJECT_URL, and PROJECT_REF = the tag v{version}) and the README's 
 
     python .ci/publish.py            # write them (then python .ci/make_student.py, for the student notebook)
     python .ci/publish.py --check    # exit 1 if they are not what the setting says
+    python .ci/publish.py --tag      # tag the commit v{version} (then: git push origin v{version})
 
-To publish: set repository in pyproject.toml, run both scripts, commit, and tag that commit v{version}
-(git tag v1.0.0 && git push --tags): the first cell installs the helpers from that tag.
+To publish: set repository in pyproject.toml, run the first and make_student.py, commit, then --tag: the
+notebook's first cell installs the helpers from that tag.
 Standard library only.
 """
 from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -61,8 +63,30 @@ def written() -> dict[Path, str]:
     return {NOTEBOOK: json.dumps(nb, indent=1, ensure_ascii=False) + "\n", README: readme}
 
 
+def tag(stale: list[Path]) -> int:
+    """Tag HEAD v{version}, the ref the notebook installs from, once the files hold the setting and are committed."""
+    _, ref = setting()
+    git = ["git", "-C", str(ROOT)]
+    if stale or subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.strip():
+        print("Run python .ci/publish.py and python .ci/make_student.py, and commit everything first: the tag "
+              "marks what the notebook will install.")
+        return 1
+    tagged = subprocess.run([*git, "rev-parse", "-q", "--verify", f"refs/tags/{ref}^{{commit}}"],
+                            capture_output=True, text=True).stdout.strip()
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    if tagged and tagged != head:
+        print(f"{ref} already tags another commit: raise the version in pyproject.toml for a new release.")
+        return 1
+    if not tagged:
+        subprocess.run([*git, "tag", ref], check=True)
+    print(f"{ref} tags this commit; push it with: git push origin {ref}")
+    return 0
+
+
 def main() -> int:
     stale = [path for path, text in written().items() if path.read_text() != text]
+    if "--tag" in sys.argv[1:]:
+        return tag(stale)
     if "--check" in sys.argv[1:]:
         if stale:
             print(f"{', '.join(p.name for p in stale)} do not hold pyproject.toml's address: run python .ci/publish.py")

@@ -1,8 +1,11 @@
-"""How long `nbgrader autograde` takes for a class: N submissions of the solution notebook, every fourth
-with a folder of images beside it (what a student who extracted the zip there leaves), autograded in one
-command in a fresh course directory made as the README's teacher commands make it.
+"""How long autograding takes for a class: N submissions of the solution notebook, every fourth with a
+folder of images beside it (what a student who extracted the zip there leaves), in a fresh course directory
+made as the README's teacher commands make it; autograded by the command (`nbgrader autograde`, all at once)
+or by the Formgrader's Autograde button (its HTTP API, as the page calls it, one submission after another,
+in a `jupyter lab` started in the course directory).
 
-    .venv/bin/python -m benchmarks.autograde_time                  # 40 submissions
+    .venv/bin/python -m benchmarks.autograde_time                  # 40 submissions, by the command
+    .venv/bin/python -m benchmarks.autograde_time --button         # the same, by the Formgrader's button
     .venv/bin/python -m benchmarks.autograde_time --students 4 --json out.json
 
 The submissions are put straight into submitted/ (what `nbgrader collect` or `zip_collect` leave there),
@@ -15,10 +18,12 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from PIL import Image
@@ -38,10 +43,42 @@ def image_folder(folder: Path, n: int) -> None:
         Image.new("RGB", (64, 64), (i % 256, 80, 160)).save(faces / f"{i:06d}.jpg")
 
 
+def press_autograde(course: Path, students: list[str], env: dict) -> None:
+    """The Formgrader's Autograde button for each student: POST /formgrader/api/submission/A/S/autograde."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "autograde-time"
+    lab = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+                            f"--IdentityProvider.token={token}", *(["--allow-root"] if os.getuid() == 0 else [])],
+                           cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def post(path: str) -> dict:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"{}", method="POST",
+                                         headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return json.loads(response.read())
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5)
+                break
+            except OSError:
+                time.sleep(0.5)
+        for student in students:
+            done = post(f"/formgrader/api/submission/{ASSIGNMENT}/{student}/autograde")
+            if not done["success"]:
+                sys.exit(f"the button failed for {student}:\n{done.get('error') or done.get('log')}")
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--images", type=int, default=500, help="images in each folder left beside a notebook")
+    parser.add_argument("--button", action="store_true", help="the Formgrader's Autograde button, not the command")
     parser.add_argument("--json", type=Path, help="write the result here")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGEN_")}  # the course config decides
@@ -59,18 +96,21 @@ def main() -> None:
             if i % 4 == 0:
                 image_folder(folder, args.images)
         start = time.perf_counter()
-        done = subprocess.run([*nbgrader, "autograde", ASSIGNMENT, "--create"], cwd=course, env=env,
-                              capture_output=True, text=True)
+        if args.button:
+            press_autograde(course, [f"student{i:02d}" for i in range(args.students)], env)
+        else:
+            done = subprocess.run([*nbgrader, "autograde", ASSIGNMENT, "--create"], cwd=course, env=env,
+                                  capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"autograde failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         seconds = time.perf_counter() - start
-        if done.returncode:
-            sys.exit(f"autograde failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         trained = [p.parent.parent.name for p in (course / "autograded").glob(f"*/{ASSIGNMENT}/{NOTEBOOK.name}")
                    if "nothing was trained here" not in p.read_text()]
-    result = {"students": args.students, "with_an_image_folder": len(range(0, args.students, 4)),
+    result = {"route": "the Formgrader's Autograde button" if args.button else "nbgrader autograde", "students": args.students, "with_an_image_folder": len(range(0, args.students, 4)),
               "images_per_folder": args.images, "seconds": round(seconds, 1),
               "seconds_per_submission": round(seconds / args.students, 1), "trained": trained,
               "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
-    print(f"autograde of {args.students} submissions ({result['with_an_image_folder']} with {args.images} images "
+    print(f"{result['route']}: {args.students} submissions ({result['with_an_image_folder']} with {args.images} images "
           f"beside the notebook): {seconds:.0f} s, {result['seconds_per_submission']} s a submission; "
           f"{'none' if not trained else len(trained)} trained")
     if args.json:

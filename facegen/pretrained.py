@@ -23,7 +23,7 @@ PACKAGE = Path(__file__).resolve().parent
 ASSETS = next((p for p in (PACKAGE.parent / "assets", PACKAGE / "assets") if (p / "generator.pt").exists()),
               PACKAGE.parent / "assets")
 PRETRAINED = ASSETS / "generator.pt"
-ABOUT = "the CPU recipe, 30 minutes on 2 CPU cores, on the real faces; README, Results"
+ABOUT = "the CPU recipe, 30 minutes on 2 CPU cores, on the real faces; docs/results.md"
 
 # The layers a file may name, and the arguments that rebuild each (from the layer itself).
 LAYERS = {

@@ -46,7 +46,7 @@ def pick_precision(device: torch.device) -> str:
 
     CUDA: compute capability 8.0 or more (Ampere and newer); below it (e.g. the T4, 7.5, of free
     notebook services) torch.cuda.is_bf16_supported() can be true by emulation, which is slow.
-    CPUs: fp32 to start with. Measured on 2 cores (README, "Speed"): without bf16 instructions (AVX2
+    CPUs: fp32 to start with. Measured on 2 cores (docs/speed.md): without bf16 instructions (AVX2
     alone) bf16 is emulated and much slower; with AMX or AVX512-BF16 it won on some machines and lost
     on others, and lost under contention. So where bf16 is native, FastStep's CPU tuning measures both
     on the training's first steps and keeps the faster (facegen/fast_step.py, CpuTuning).
@@ -191,7 +191,7 @@ def read_environment(environ=None, **cell) -> Config:
     for name in sorted(n for n in environ if n.upper().startswith("FACEGEN_") and n not in known):
         nearest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.5)
         raise FacegenError(f"{name} is not a setting" + (f": did you mean {nearest[0]}?" if nearest else "") +
-                           " The settings are in README.md, Parameters (and the notebook's Appendix A).")
+                           " The settings are in docs/outputs.md (and the notebook's Appendix A).")
     values = {name: environ.get(variable[name], cell.get(name, p.default)) for name, p in defaults.items()}
     for name in CELL:
         if variable[name] in environ and name in cell:

@@ -252,6 +252,21 @@ def test_corrupt_image_first_in_name_order(tmp_path, capsys):
     assert len(images) == 3
 
 
+def test_a_corrupt_image_in_a_later_chunk_is_named_and_left_out(tmp_path, capsys):
+    """Images are decoded in chunks of DECODE_CHUNK: a corrupt one past the first chunk must be named by its own
+    file and left out, not a good image named and a black one kept."""
+    from facegen.dataset import DECODE_CHUNK
+
+    n, broken = DECODE_CHUNK + 8, DECODE_CHUNK + 5
+    good = image_bytes((200, 120, 40), size=(4, 4))
+    entries = {f"celeba/{i:06d}.jpg": good for i in range(n)} | {f"celeba/{broken:06d}.jpg": b"not a jpeg"}
+    images = helpers.load_images(helpers.DataSource("zip", write_zip(tmp_path / "faces.zip", entries)),
+                                 image_size=8, cache_dir=None, workers=0)
+    out = capsys.readouterr().out
+    assert f"Skipped 1 corrupt image(s), e.g. celeba/{broken:06d}.jpg." in out, out
+    assert len(images) == n - 1 and images.float().mean(dim=(1, 2, 3)).min() > 50, "a black image was kept"
+
+
 def test_only_corrupt_images(tmp_path):
     z = write_zip(tmp_path / "faces.zip", corrupt_entries())
     with pytest.raises(FacegenError) as e:

@@ -53,7 +53,7 @@ def errors(cell) -> list[str]:
 @pytest.fixture
 def published(tmp_path) -> str:
     """The project as its publisher serves it: a git repository of this working tree (tracked files and new ones
-    git does not ignore), tagged with the notebook's PROJECT_REF."""
+    git does not ignore), tagged by `.ci/publish.py --tag`, which must make the notebook's PROJECT_REF."""
     origin = tmp_path / "origin"
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                             check=True, capture_output=True).stdout.decode().split("\0")
@@ -63,8 +63,10 @@ def published(tmp_path) -> str:
             shutil.copy2(ROOT / name, origin / name)
     ref = re.search(r'PROJECT_REF = "([^"]+)"', first_cell().source)[1]
     git = ["git", "-c", "user.name=publisher", "-c", "user.email=p@example.org", "-c", "init.defaultBranch=main"]
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "published"], ["tag", ref]):
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "published"]):
         subprocess.run([*git, *args], cwd=origin, check=True)
+    subprocess.run([sys.executable, ".ci/publish.py", "--tag"], cwd=origin, check=True)
+    assert subprocess.run(["git", "tag"], cwd=origin, capture_output=True, text=True).stdout.split() == [ref]
     return origin.as_uri()
 
 

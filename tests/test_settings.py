@@ -152,11 +152,11 @@ def test_a_misspelt_setting_is_refused_with_the_nearest_name(name, nearest):
     one_line(e, name, f"did you mean {nearest}?")
 
 
-def test_every_setting_the_readme_lists_is_known_and_every_known_one_listed():
+def test_every_setting_the_docs_list_is_known_and_every_known_one_listed():
     import re
 
     from tests.builders import ROOT
-    listed = set(re.findall(r"^\| `(FACEGEN_[A-Z_]+)` \|", (ROOT / "README.md").read_text(), re.M))
+    listed = set(re.findall(r"^\| `(FACEGEN_[A-Z_]+)` \|", (ROOT / "docs" / "outputs.md").read_text(), re.M))
     helpers.read_environment({name: "" for name in listed - {"FACEGEN_SEED"}})  # none refused as unknown
     defaults = inspect.signature(helpers.read_parameters).parameters
     known = {f"FACEGEN_{'OUT' if n == 'out_dir' else n.upper()}" for n in defaults} | set(settings.SETTINGS)

@@ -1,4 +1,4 @@
-"""The structure README.md draws is what the imports show: facegen's rooms import only the rooms
+"""The structure facegen/__init__.py draws is what the imports show: facegen's rooms import only the rooms
 drawn above them (so no import circle), and none imports helpers.py or the notebook's checks."""
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import ast
 from pathlib import Path
 
 FACEGEN = Path(__file__).resolve().parent.parent / "facegen"
-# each room -> the rooms it may import (README: the drawing of facegen/ under the table of files); checks.* may import checks.common and
+# each room -> the rooms it may import (facegen/__init__.py's docstring draws them); checks.* may import checks.common and
 # the checks package's own modules
 MAY_IMPORT = {
     "settings": set(), "dataset": set(), "runs": {"settings"}, "fast_step": {"settings"},
     "pictures": {"runs"}, "fid": {"runs"}, "pretrained": {"runs"}, "notebook_errors": {"checks.common"},
+    "install": set(),  # standard library only: it runs before anything is installed
 }
 
 
@@ -34,7 +35,7 @@ def imports(path: Path) -> set[str]:
 
 def test_every_room_imports_only_the_rooms_drawn_above_it():
     rooms = {p.stem for p in FACEGEN.glob("*.py")} - {"__init__"}
-    assert rooms == set(MAY_IMPORT), "a room was added or removed: draw it in README.md and here"
+    assert rooms == set(MAY_IMPORT), "a room was added or removed: draw it in facegen/__init__.py and here"
     for room, allowed in MAY_IMPORT.items():
         assert imports(FACEGEN / f"{room}.py") <= allowed, f"{room} imports {imports(FACEGEN / f'{room}.py')}"
 
@@ -42,3 +43,18 @@ def test_every_room_imports_only_the_rooms_drawn_above_it():
 def test_the_checks_import_only_the_checks():
     for path in (FACEGEN / "checks").glob("*.py"):
         assert all(m.startswith("checks.") for m in imports(path)), f"checks/{path.name}: {imports(path)}"
+
+
+def test_the_layout_bars_hold():
+    """At most 12 modules in facegen/, no function over 60 lines (helpers, checks, facegen), train with at most
+    10 parameters: the house stays readable."""
+    root = FACEGEN.parent
+    assert len([p for p in FACEGEN.glob("*.py") if p.stem != "__init__"]) <= 12
+    for path in [*FACEGEN.rglob("*.py"), root / "helpers.py", root / "problem_unittests.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                assert length <= 60, f"{path.name}: {node.name} is {length} lines"
+    train = next(n for n in ast.parse((root / "helpers.py").read_text()).body
+                 if isinstance(n, ast.FunctionDef) and n.name == "train")
+    assert len(train.args.args) + len(train.args.kwonlyargs) <= 10

@@ -59,6 +59,17 @@ def test_every_step_the_student_writes_is_a_stub_naming_its_step():
     assert all(not c.get("outputs") for c in STUDENT["cells"] if c["cell_type"] == "code"), "outputs left in"
 
 
+def test_make_student_check_fails_on_any_difference_from_the_release(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(make_student, "release", lambda: "the release\n")
+    monkeypatch.setattr(make_student, "STUDENT", tmp_path / "student.ipynb")
+    assert make_student.main(["--check"]) == 1, "a missing student notebook passed"
+    (tmp_path / "student.ipynb").write_text("the release, edited by hand\n")
+    assert make_student.main(["--check"]) == 1 and "run python .ci/make_student.py" in capsys.readouterr().out
+    (tmp_path / "student.ipynb").write_text("the release\n")
+    assert make_student.main(["--check"]) == 0
+    assert make_student.main([]) == 0 and (tmp_path / "student.ipynb").read_text() == "the release\n"
+
+
 def test_the_reflection_is_a_task_whose_mark_scheme_the_student_never_sees():
     answers = [i for i, c in enumerate(STUDENT["cells"]) if source(c) == ANSWER]
     assert len(answers) == 1
