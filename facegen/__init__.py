@@ -2,9 +2,9 @@
 
 For the notebook (through helpers.py), lowest first (each imports only those above it):
     settings       the FACEGEN_* settings, validated; the device and its precision
+    synthetic      the synthetic stand-in: cartoon faces in the published zip's layout
     dataset        the published zip (open, list, download), decoding to one cached uint8 tensor,
-                   the synthetic stand-in, and find_dataset: FACEGEN_DATA, beside the notebook,
-                   a download, or the stand-in
+                   and find_dataset: FACEGEN_DATA, beside the notebook, a download, or the stand-in
     runs           a training run: its folder and settings, checkpoint files, the fixed z and
                    samples, the clock, progress bar and loss log, Stop (Ctrl-C)
     fast_step      FastStep: bf16 autocast, channels-last, a CUDA graph; the CPU's threads by measurement
@@ -22,9 +22,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+import sys
 from pathlib import Path
 from typing import Callable
+
+
+DATASET_FOLDER = "processed_celeba_small"  # the published zip's top folder (the stand-in's too)
+
+
+def process_pool(workers: int):
+    """A process pool of `workers`, or None for 1 (no processes at all): decoding and drawing faces."""
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn").Pool(workers) \
+        if workers > 1 else None
 
 
 class FacegenError(Exception):

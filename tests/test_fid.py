@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import helpers
-from facegen import fid, dataset
+from facegen import fid, synthetic
 
 
 def test_frechet_distance_of_diagonal_gaussians_has_the_known_answer():
@@ -63,7 +63,7 @@ def test_the_features_show_progress_when_asked(capsys):
 def test_fid_of_real_faces_against_themselves_is_about_zero_and_noise_is_far():
     """The whole pipeline with the real Inception network: same images -> ~0; noise -> far away."""
     model = fid.load_inception(torch.device("cpu"))
-    faces = torch.from_numpy(np.stack([np.asarray(dataset.draw_face(np.random.default_rng([0, i]), 32))
+    faces = torch.from_numpy(np.stack([np.asarray(synthetic.draw_face(np.random.default_rng([0, i]), 32))
                                        for i in range(12)])).permute(0, 3, 1, 2).contiguous()
     features = fid.inception_features(faces, model)
     assert features.shape == (12, 2048)

@@ -535,3 +535,32 @@ def test_the_loaders_shuffling_seed_is_part_of_the_runs_identity(nb, tmp_path, c
                       update_average=nb["update_average"], out_dir=tmp_path)
     out = capsys.readouterr().out
     assert "shuffle_seed 0 -> 1" in out and (tmp_path / "runs" / (RUN + "-2")).is_dir(), out
+
+
+# --- Fast guards of the loop's arithmetic (the development tier) ------------------------------------
+
+def test_a_resumed_run_ends_exactly_where_an_uninterrupted_one_does(nb, tmp_path, no_loss_plot):
+    """Two epochs straight against one epoch and then the same call for two (which resumes): the same losses
+    and the same generator, bit for bit. Without the random state restored, the second epoch's z differ."""
+    straight = run_train(nb, tmp_path / "straight", epochs=2)
+    run_train(nb, tmp_path / "resumed", epochs=1)
+    resumed = run_train(nb, tmp_path / "resumed", epochs=2)
+    assert resumed.summary["resumed"] and resumed.summary["epochs_completed"] == 2
+    assert resumed.history == straight.history
+    for a, b in zip(straight.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), "the resumed run's generator differs from the uninterrupted one's"
+
+
+def test_the_weight_average_warms_up_then_holds_its_decay(nb, tmp_path, no_loss_plot):
+    """The average follows G closely at first ((1 + n) / (10 + n) after n updates), then at the recipe's decay;
+    the warm-up counts on in a resumed run."""
+    assert [helpers.average_decay(n, 0.999) for n in (0, 1, 2)] == [0.1, 2 / 11, 3 / 12]
+    assert helpers.average_decay(10**6, 0.999) == 0.999 and helpers.average_decay(10**6, 0.99) == 0.99
+    decays = []
+
+    def recording(average, G, decay):
+        decays.append(decay)
+        nb["update_average"](average, G, decay)
+    run_train(nb, tmp_path, epochs=1, update_average=recording)
+    run_train(nb, tmp_path, epochs=2, update_average=recording)
+    assert decays == [helpers.average_decay(n, 0.999) for n in range(1, 2 * STEPS_PER_EPOCH + 1)], decays
