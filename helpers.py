@@ -14,6 +14,7 @@ the package facegen/, a few rooms with one job each.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import json
@@ -229,7 +230,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
         return runs.already_complete(run, sampler())
     D.train(), G.train()
     with runs.Session(run, epochs, r["max_minutes"], steps, r["log_every"], r["checkpoint_minutes"]) as session, \
-            StopRequest() as stop:  # the clock, progress bar and loss log; Stop ends a step cleanly
+            StopRequest() as stop, restoring(train_step):  # clock, progress bar, loss log; Stop; FastStep undone
         while run.epoch < epochs and not (stop.requested or session.out_of_time()):
             for real in run.batches(train_loader):  # this epoch's, after those a resumed run has done
                 d_loss, g_loss, d_real, d_fake = train_step(D, G, d_optimizer, g_optimizer, real, z_size, smooth)
@@ -246,6 +247,17 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
             session.save()  # a checkpoint after every epoch, and when stopped
     why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
     return _finish(run, why, session, train_step, sampler())
+
+
+@contextlib.contextmanager
+def restoring(train_step):
+    """When training ends, however it ends: a FastStep puts back what it changed (the threads, D's and G's
+    layout, the optimizers' flags), so the learner's objects and the process are as they were."""
+    try:
+        yield
+    finally:
+        if isinstance(train_step, FastStep):
+            train_step.restore()
 
 
 def say_unused_hyperparameters(d_optimizer, g_optimizer, train_loader, lr: float, betas: tuple,

@@ -8,9 +8,10 @@ import dataclasses
 import hashlib
 import io
 import os
-import socket
+import sys
 import tempfile
 import time
+import urllib.request
 import warnings
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from facegen import DATASET_FOLDER, FacegenError, process_pool, short_digest, write_atomically
 from facegen.synthetic import SYNTHETIC_IMAGES, write_synthetic_zip
@@ -95,25 +97,26 @@ def list_image_names(source: DataSource) -> list[str]:
 
 
 def download_dataset(dest: Path, url: str = DATASET_URL, timeout: float = 5.0) -> Path | None:
-    """Download the published zip (torchvision's download_url, with its progress bar); None when
-    offline. What arrives is checked before it replaces anything."""
-    from torchvision.datasets.utils import download_url
-
+    """Download the published zip, with a progress bar; None when offline (timeout: seconds without an answer).
+    What arrives is checked before it replaces anything."""
     dest = Path(dest)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # download_url sets none: an unreachable host must not hang
     try:
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
-            download_url(url, tmp, dest.name)
             part = Path(tmp) / dest.name
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as f, \
+                    tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
+                         desc=f"Downloading {dest.name}", file=sys.stderr) as bar:
+                while chunk := response.read(1 << 20):
+                    bar.update(f.write(chunk))
             check_download(part)
             os.replace(part, dest)  # a cut-off download never lands under the real name
         return dest
-    except (OSError, ValueError, RuntimeError) as e:  # offline, DNS failure, timeout, refused
+    except (OSError, ValueError) as e:  # offline, DNS failure, timeout, refused, an HTTP error
         print(f"Could not download {url} ({e.__class__.__name__}: {e}).")
         return None
-    finally:
-        socket.setdefaulttimeout(previous)
+    except FacegenError as e:  # it arrived, but is not the published zip (a login page, say)
+        print(f"Downloaded {url}, but {e}")
+        return None
 
 
 def check_download(path: Path) -> None:

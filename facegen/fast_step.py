@@ -3,7 +3,7 @@
 One visible line of the notebook, on unless FACEGEN_EAGER=1 (`step = helpers.FastStep(train_step, D, G, device)`);
 the training loop reads the same with or without it. What it does, said when it is made:
 
-* bfloat16 autocast where the hardware does bf16 natively (facegen.device.pick_precision);
+* bfloat16 autocast where the hardware does bf16 natively (facegen.settings.pick_precision);
 * channels-last D and G (it converts them) and inputs, which spare cuDNN and oneDNN layout
   conversions (measured per step: 1.28x on an H100, 1.09x on a 2-core AVX2 CPU);
 * before the first step, the learner's step is tried once on copies of the networks and optimizers
@@ -18,6 +18,10 @@ the training loop reads the same with or without it. What it does, said when it 
   default threads and with one per free core, and in bf16 too where the CPU does bf16 natively; the
   fastest is kept, said in one line, and measured again if the speed falls by half (another program
   took the cores). OMP_NUM_THREADS fixes the threads, FACEGEN_PRECISION the precision.
+
+What it changes outside itself (the threads, D's and G's layout, the optimizers' capturable flags) it puts
+back in restore(), which helpers.train calls when training ends, however it ends; a FastStep called again
+after that changes them again.
 """
 from __future__ import annotations
 
@@ -46,12 +50,15 @@ class FastStep:
     def __init__(self, train_step: Callable, D: nn.Module, G: nn.Module, device: torch.device | str,
                  precision: str = "auto", cuda_graph: bool = True, tune: bool = True):
         self.train_step, self.device = train_step, torch.device(device)
+        self.networks, self.threads, self.flags = (D, G), torch.get_num_threads(), {}  # what restore() puts back
         self.precision = pick_precision(self.device) if precision == "auto" else precision
         precisions = ["fp32", "bf16"] if precision == "auto" and native_bf16() else [self.precision]
         self.tuning = CpuTuning(precisions) if tune and self.device.type == "cpu" else None
         self.layout = memory_format(self.device)
+        self.layouts = [layout_of(net) for net in self.networks]
         D.to(memory_format=self.layout)
         G.to(memory_format=self.layout)
+        self.restored = False
         self.graph, self.want_graph, self.eager_steps = None, cuda_graph and self.device.type == "cuda", 0
         self.fitted = False  # _fit: whether the learner's step takes this layout and precision, tried once
         layout = "channels-last" if self.layout == torch.channels_last else "default layout"
@@ -63,7 +70,7 @@ class FastStep:
             what = f"{self.precision}, {what}"
         print(f"FastStep on {self.device}: {what}; D and G converted to {layout}"
               + (", CUDA graph from step 4 (it sets the optimizers' capturable=True, their step counts on the GPU)"
-                 if self.want_graph else "") + ".")
+                 if self.want_graph else "") + "; all put back when training ends.")
 
     def _fit(self, args: tuple) -> None:
         """Before the first step: run train_step once on copies of the networks and optimizers in the layout and
@@ -118,7 +125,27 @@ class FastStep:
             out = self.train_step(*args)
         return tuple(torch.as_tensor(v, device=self.device).detach().float().reshape(()) for v in out)
 
+    def restore(self) -> None:
+        """Put back what FastStep changed outside itself: the threads, D's and G's memory format, and the
+        optimizers' capturable flags (their step counts back on the CPU). The CUDA graph is dropped."""
+        torch.set_num_threads(self.threads)
+        for net, layout in zip(self.networks, self.layouts):
+            net.to(memory_format=layout)
+        for opt, capturable in self.flags.items():
+            for group, flag in zip(opt.param_groups, capturable):
+                group["capturable"] = flag
+            for state in opt.state.values():
+                if "step" in state and not any(capturable):
+                    state["step"] = state["step"].to("cpu", torch.float32)
+        self.flags, self.graph, self.restored = {}, None, True
+
     def __call__(self, D, G, d_optimizer, g_optimizer, real_images, z_size, *options):
+        if self.restored:  # trained again after restore(): the layout and threads again
+            self.restored = False
+            for net in self.networks:
+                net.to(memory_format=self.layout)
+            if self.tuning:
+                self.tuning.start_measuring()
         if not self.fitted:
             self.fitted = True
             self._fit((D, G, d_optimizer, g_optimizer, real_images, z_size, *options))
@@ -143,6 +170,7 @@ class FastStep:
         Any failure to record means: keep running eagerly (said once)."""
         self.want_graph = False
         for opt in args[2:4]:  # the optimizers must keep their step counts on the GPU
+            self.flags[opt] = [group.get("capturable", False) for group in opt.param_groups]
             for group in opt.param_groups:
                 group["capturable"] = True
             for state in opt.state.values():
@@ -164,6 +192,13 @@ class FastStep:
         except Exception as e:  # noqa: BLE001 - any capture failure means: stay eager
             print(f"(CUDA graph capture failed, training eagerly instead: {e.__class__.__name__}: {e})")
         return out
+
+
+def layout_of(net: nn.Module) -> torch.memory_format:
+    """channels_last when every 4-D weight of net is stored so, else the default layout."""
+    weights = [p for p in net.parameters() if p.ndim == 4]
+    return torch.channels_last if weights and all(p.is_contiguous(memory_format=torch.channels_last) and
+                                                  not p.is_contiguous() for p in weights) else torch.contiguous_format
 
 
 def _first_line(e: Exception) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import re
 import zipfile
 
@@ -418,3 +419,39 @@ def test_a_class_shares_one_decoded_cache_read_only(tmp_path, capsys, synthetic_
         assert len(list(mine.glob("faces-*.npy"))) == 1 and sorted(shared.glob("faces-*.npy")) == made
     finally:
         shared.chmod(0o755)
+
+
+# --- The download ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def served(tmp_path):
+    """A local web server serving tmp_path/www; yields its address."""
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "www").mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "www"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_download_is_checked_before_it_lands_and_changes_no_process_setting(synthetic_zip, served, tmp_path,
+                                                                             monkeypatch, capsys):
+    import socket
+
+    shutil.copyfile(synthetic_zip, tmp_path / "www" / "faces.zip")
+    dest = tmp_path / "desk" / dataset.DATASET_ZIP
+    dest.parent.mkdir()
+    assert dataset.download_dataset(dest, f"{served}/faces.zip") is None  # 40 images: no published release
+    assert "holds 40 images, not one of the published releases" in capsys.readouterr().out
+    assert not dest.exists() and list(dest.parent.iterdir()) == [], "a refused download left a file"
+    monkeypatch.setitem(dataset.KNOWN_RELEASES, 40, "a test release")
+    assert dataset.download_dataset(dest, f"{served}/faces.zip") == dest
+    assert dest.read_bytes() == synthetic_zip.read_bytes()
+    assert dataset.download_dataset(dest, f"{served}/missing.zip") is None and dest.exists()
+    assert "Could not download" in capsys.readouterr().out
+    assert socket.getdefaulttimeout() is None

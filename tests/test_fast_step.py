@@ -11,7 +11,7 @@ import torch
 
 import helpers
 from facegen import fast_step
-from tests.builders import CPU, nets, random_images, run_train
+from tests.builders import CPU, TRAIN_DEFAULTS, nets, random_images, run_train, tiny
 
 
 def test_bf16_on_the_cpu_learns_what_fp32_learns(nb, tmp_path):
@@ -40,7 +40,7 @@ def test_fast_step_says_what_it_changes_and_returns_the_four_values_as_tensors(n
     D, G, d_opt, g_opt = nets(nb)
     step = helpers.FastStep(nb["train_step"], D, G, CPU, precision)
     said = capsys.readouterr().out
-    assert f"FastStep on cpu: {says}; D and G converted to channels-last.\n" == said, said
+    assert f"FastStep on cpu: {says}; D and G converted to channels-last; all put back when training ends.\n" == said, said
     assert next(D.parameters()).is_contiguous(memory_format=torch.channels_last) or \
         next(D.parameters()).ndim != 4
     out = step(D, G, d_opt, g_opt, random_images(8).float() / 127.5 - 1, 100, True)
@@ -240,3 +240,30 @@ def test_a_step_that_cannot_take_channels_last_keeps_the_default_layout_and_says
     assert "so D and G keep the default layout" in said
     assert all(p.is_contiguous() for p in D.parameters())
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(plain, fast)), (plain, fast)
+
+
+@pytest.mark.parametrize("route", ["cpu-tuning", "cuda-graph"])
+def test_training_leaves_the_threads_the_layout_and_the_optimizers_as_the_learner_had_them(nb, tmp_path, no_loss_plot,
+                                                                                          monkeypatch, route):
+    """FastStep changes the threads (its CPU tuning), D's and G's memory format and, for a CUDA graph, the
+    optimizers' capturable flags; when train returns, each is as it was."""
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [threads + 1, 1])  # never the learner's own count
+    D, G, d_opt, g_opt, loader = tiny(nb, n_images=48, batch_size=8)
+    step = helpers.FastStep(nb["train_step"], D, G, CPU, "fp32", tune=route == "cpu-tuning")
+    if route == "cuda-graph":
+        step.want_graph = True  # what a CUDA device sets, its capture faked
+        capture = FakeCapture(monkeypatch, step, fail=False)
+    helpers.train(D, G, d_opt, g_opt, step, loader, out_dir=tmp_path, update_average=nb["update_average"],
+                  recipe={"epochs": 3, **TRAIN_DEFAULTS})
+    if route == "cuda-graph":
+        assert capture.replays > 0 and step.graph is None, "the CUDA graph was not used, or not dropped"
+    else:
+        assert step.tuning.kept is not None, "the tuning did not finish measuring"
+    assert torch.get_num_threads() == threads
+    for net in (D, G):
+        assert all(p.is_contiguous() for p in net.parameters()), "a network was left channels-last"
+    for opt in (d_opt, g_opt):
+        assert not any(group["capturable"] for group in opt.param_groups)
+        assert all(s["step"].device.type == "cpu" for s in opt.state.values())
+    d_opt.step()  # the learner's optimizers still work as plain ones
