@@ -1,10 +1,10 @@
 """Plumbing for face_generation.ipynb, in the notebook's order.
 
-1. Settings      read_environment, read_parameters, pick_device, training_budget (from facegen/); explain_stubs
+1. Settings      read_environment, pick_device, training_budget (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
 3. Pictures      show_images, plot_losses, progress_rows, save_progress_gif, nearest_faces, draw_game, draw_networks,
                  draw_training_step, plot_generator_losses (facegen/pictures.py); count_parameters
-4. Training      average_decay, averaged_generator; train: the loop, in the open; FastStep (from facegen/)
+4. Training      average_decay, copy_g_buffers; train: the loop, in the open; FastStep (from facegen/)
 5. Results       sample_images, load_generator, load_pretrained, fid (from facegen/); interpolate; keep_results
 
 Every piece the lesson is about (the networks, the initialisation, the losses, the training step)
@@ -31,20 +31,18 @@ from facegen.checks.optimizers import parameters_problem
 from facegen.dataset import DataSource, find_dataset, list_image_names, load_images
 from facegen.fast_step import FastStep
 from facegen.fid import fid, fid_available
-from facegen.pictures import (draw_game, draw_networks, draw_training_step, equilibrium, image_grid, nearest_faces,
+from facegen.pictures import (draw_game, draw_networks, draw_training_step, nearest_faces,
                               plot_generator_losses, plot_losses, progress_rows, save_images, save_progress_gif,
                               show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
 from facegen.runs import HISTORY_KEYS, StopRequest, fixed_noise, load_generator, sample_images, save_generator
-from facegen.settings import pick_device, read_environment, read_parameters, training_budget
+from facegen.settings import pick_device, read_environment, training_budget
 
 TrainResult = runs.TrainResult
-# What the notebook (and the tests) use through helpers, defined in facegen/: helpers is the one module they import.
-__all__ = ["ASSETS", "DataSource", "FacegenError", "FastStep", "TrainResult", "count_parameters", "draw_game",
-           "draw_networks", "draw_training_step", "equilibrium", "fid", "fid_available", "find_dataset", "image_grid",
-           "list_image_names", "load_generator", "load_images", "load_pretrained", "nearest_faces", "pick_device",
-           "plot_generator_losses", "plot_losses", "progress_rows", "read_environment", "read_parameters",
-           "sample_images",
+# What the notebook uses through helpers that facegen/ defines: helpers is the one module it imports.
+__all__ = ["ASSETS", "FastStep", "count_parameters", "draw_game", "draw_networks", "draw_training_step", "fid",
+           "fid_available", "find_dataset", "load_generator", "load_images", "load_pretrained", "nearest_faces", "pick_device",
+           "plot_generator_losses", "plot_losses", "progress_rows", "read_environment", "sample_images",
            "save_progress_gif", "show_images", "training_budget", "write_json"]
 
 
@@ -169,8 +167,9 @@ def average_decay(updates: int, cap: float = 0.999) -> float:
     return min(cap, (1 + updates) / (10 + updates))
 
 
-def averaged_generator(average: nn.Module, G: nn.Module) -> nn.Module:
-    """The weight average, with G's current batch norm statistics (those are running means, not weights)."""
+def copy_g_buffers(average: nn.Module, G: nn.Module) -> nn.Module:
+    """Copy G's current batch norm statistics (running means, not weights) into the weight average; return it,
+    ready to sample from."""
     with torch.no_grad():
         for kept, live in zip(average.buffers(), G.buffers()):
             kept.copy_(live)
@@ -216,18 +215,18 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     """
     r = read_recipe(recipe)
     epochs, z_size, smooth, ema_decay = r["epochs"], r["z_size"], r["smooth"], r["ema_decay"]
-    check_optimizers(D, G, d_optimizer, g_optimizer)
+    refuse_mismatched_optimizers(D, G, d_optimizer, g_optimizer)
     steps = _steps_per_epoch(train_loader)
     if ema_decay and update_average is None:
         raise FacegenError("a recipe with ema_decay needs train(update_average=...), the function of step 8 (or "
                            "\"ema_decay\": None)")
     average = copy.deepcopy(G).requires_grad_(False) if ema_decay else None  # the weight average of G
-    sampler = (lambda: averaged_generator(average, G)) if average else (lambda: G)  # the generator we sample
+    generator_to_sample = (lambda: copy_g_buffers(average, G)) if average else (lambda: G)
     settings = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, z_size=z_size, smooth=smooth,
                                  ema_decay=ema_decay, seed=r["seed"], data=r["data"])
     run = runs.Run.open(out_dir, settings, fresh, (D, G, d_optimizer, g_optimizer, average), r["sample_size"])
     if run.epoch >= epochs:
-        return runs.already_complete(run, sampler())
+        return runs.already_complete(run, generator_to_sample())
     D.train(), G.train()
     with runs.Session(run, epochs, r["max_minutes"], steps, r["log_every"], r["checkpoint_minutes"]) as session, \
             StopRequest() as stop, restoring(train_step):  # clock, progress bar, loss log; Stop; FastStep undone
@@ -243,10 +242,10 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                     session.save()
             session.flush_log()  # the last steps' losses
             if run.batch == steps:  # the epoch is done: samples from the fixed z; the epoch's losses
-                session.end_epoch(sampler())
+                session.end_epoch(generator_to_sample())
             session.save()  # a checkpoint after every epoch, and when stopped
     why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
-    return _finish(run, why, session, train_step, sampler())
+    return _end_of_training(run, why, session, train_step, generator_to_sample())
 
 
 @contextlib.contextmanager
@@ -279,7 +278,7 @@ def say_unused_hyperparameters(d_optimizer, g_optimizer, train_loader, lr: float
               "the Hyperparameters cell down (step 3 builds the loader, step 7 the optimizers).")
 
 
-def check_optimizers(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer) -> None:
+def refuse_mismatched_optimizers(D: nn.Module, G: nn.Module, d_optimizer, g_optimizer) -> None:
     """Refuse, in one line, optimizers that do not hold exactly D's and G's current parameters (in the
     words of step 7's check, facegen/checks/optimizers.py)."""
     nets = {"D": D, "G": G}
@@ -301,7 +300,7 @@ def _steps_per_epoch(loader) -> int:
     return steps
 
 
-def _finish(run: runs.Run, why: str, session: runs.Session, train_step, generator: nn.Module) -> runs.TrainResult:
+def _end_of_training(run: runs.Run, why: str, session: runs.Session, train_step, generator: nn.Module) -> runs.TrainResult:
     """Say how training ended; write what the run trained (generator.pt, CPU tensors, loadable with
     load_generator), samples.png from it, losses.png and summary.json; return the result."""
     state, folder, summary = run.state, run.folder, session.summary(why, train_step)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from facegen import count_parameters
 from facegen.checks import average, networks, optimizers, training_step, weights
 from facegen.checks.common import PASSED, CheckFailed  # noqa: F401 - re-exported for the notebook and the tests
-from facegen.checks.common import checked, exercise, last_layer as _last_layer, run as _run
+from facegen.checks.common import SMOOTH, bce, checked, exercise, last_layer as _last_layer, run as _run
 
 
 def _close(a, b, atol: float = 1e-4) -> bool:
@@ -287,26 +287,23 @@ def check_weights_init(weights_init_normal, Discriminator, Generator) -> None:
 
 def _loss_hint(got: float, logits: torch.Tensor, label: float, which: str) -> str:
     """Name the usual slip that gives `got` instead of the BCE of `logits` against `label`, or ''."""
-    def bce(x, y):
-        return F.binary_cross_entropy_with_logits(x, torch.full_like(x, y)).item()
-
     expected = bce(logits, label)
     guesses = [(bce(torch.sigmoid(logits), label), "the sigmoid is applied twice: "
                 "binary_cross_entropy_with_logits (BCEWithLogitsLoss) takes D's raw logits"),
                (expected * len(logits), "the loss is summed over the batch: take the mean (the default reduction)"),
                (-expected, "the loss is negated: BCE is already the quantity to minimise")]
     labels = {"real": {0.0: "real_loss uses the fake label 0: real images are labelled 1",
-                       0.9: "real_loss smooths with smooth=False: use 0.9 only when smooth=True"},
+                       SMOOTH: "real_loss smooths with smooth=False: use 0.9 only when smooth=True"},
               "fake": {1.0: "fake_loss uses the real label 1: fakes are labelled 0",
-                       0.9: "fake_loss uses the smoothed real label 0.9: fakes are labelled 0 (smoothing is for the "
+                       SMOOTH: "fake_loss uses the smoothed real label 0.9: fakes are labelled 0 (smoothing is for the "
                             "real labels only)",
-                       0.1: "label smoothing was applied to the fake labels (0.1): only the real labels are "
+                       1 - SMOOTH: "label smoothing was applied to the fake labels (0.1): only the real labels are "
                             "smoothed (0.9); fakes stay 0"},
               "smooth": {1.0: "smooth=True was ignored: with smoothing the real labels are 0.9",
-                         0.1: "the smoothed real label is 0.9, not 0.1",
+                         1 - SMOOTH: "the smoothed real label is 0.9, not 0.1",
                          0.0: "real_loss uses the fake label 0: real images are labelled 0.9 with smoothing"}}[which]
     guesses += [(bce(logits, y), hint) for y, hint in labels.items()]
-    target = {"real": 1.0, "fake": 0.0, "smooth": 0.9}[which]
+    target = {"real": 1.0, "fake": 0.0, "smooth": SMOOTH}[which]
     swapped = F.binary_cross_entropy_with_logits(torch.full_like(logits, target), torch.sigmoid(logits)).item()
     guesses += [(swapped, "the arguments are swapped: binary_cross_entropy_with_logits(input, target) takes D's "
                           "logits first, then the labels"),
@@ -384,7 +381,7 @@ def check_losses(real_loss, fake_loss) -> None:
     cases = (("real_loss(d_out)", real_loss, (logits,), softplus(-logits).mean(), 1.0, "real"),
              ("fake_loss(d_out)", fake_loss, (logits,), softplus(logits).mean(), 0.0, "fake"),
              ("real_loss(d_out, smooth=True)", real_loss, (logits, True),
-              (0.9 * softplus(-logits) + 0.1 * softplus(logits)).mean(), 0.9, "smooth"))
+              (SMOOTH * softplus(-logits) + (1 - SMOOTH) * softplus(logits)).mean(), SMOOTH, "smooth"))
     for name, loss, args, expected, label, which in cases:
         got = _run(name, loss, *args, hint=_loss_error_hint)
         assert not isinstance(got, nn.Module), \

@@ -61,7 +61,7 @@ def train(args, nb, images) -> None:
                  "images_seen": s.get("images_seen"), "steps": updates["n"], "epochs": s.get("epochs_completed")}
         save_generator(result.generator, folder / f"G-{minutes:g}min-ema{args.ema[0]:g}.pt")
         for cap, kept in extras.items():
-            save_generator(helpers.averaged_generator(kept, G), folder / f"G-{minutes:g}min-ema{cap:g}.pt")
+            save_generator(helpers.copy_g_buffers(kept, G), folder / f"G-{minutes:g}min-ema{cap:g}.pt")
         save_generator(G, folder / f"G-{minutes:g}min-ema0.pt")
         log.append(entry)
         print(json.dumps(entry), flush=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 import helpers
+from facegen.pictures import image_grid
 from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
 from facegen.fid import load_inception
@@ -67,7 +68,7 @@ def fast_vs_fp32(nb, images, held_out, device, out: Path, epochs: int, fid_sampl
     for ax in axes[:2]:
         ax.legend(fontsize=8)
     for ax, run, name in ((axes[2], plain, "fp32 eager"), (axes[3], fast, "fast path")):
-        ax.imshow(helpers.image_grid(run["result"].samples_per_epoch[-1][:36], nrow=6))
+        ax.imshow(image_grid(run["result"].samples_per_epoch[-1][:36], nrow=6))
         ax.set_title(f"{name}: FID {run['fid']:.1f}, {run['images_per_second']:,.0f} img/s")
         ax.axis("off")
     fig.tight_layout()

@@ -273,7 +273,7 @@ def draw_networks(D: nn.Module, G: nn.Module, z_size: int = 100, image_size: int
              f"    e.g. k=4, s=2, p=1: ({half} - 1) 2 - 2 + 4 = {conv_transpose_out(half, 4, 2, 1)}",
              ha="center", va="bottom", family="monospace", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    _finish(fig, path, show)
+    _save_or_show(fig, path, show)
 
 
 def generator_loss_curves(d_fake: np.ndarray) -> dict[str, np.ndarray]:
@@ -307,7 +307,7 @@ def plot_generator_losses(show: bool = True, path: Path | None = None) -> None:
                      "the non-saturating one is near -1", xy=(0.03, -0.03), xytext=(0.33, -0.92), va="center",
                      arrowprops={"arrowstyle": "->"}, fontsize=9)
     fig.tight_layout()
-    _finish(fig, path, show)
+    _save_or_show(fig, path, show)
 
 
 # Boxes and arrows: a box is (x, y, text, colour); an arrow (from, to, label, style) joins two boxes by name.
@@ -361,7 +361,7 @@ def draw_game(show: bool = True, path: Path | None = None) -> None:
     fig, ax = plt.subplots(figsize=(10, 3))
     _flow(ax, _GAME, _GAME_ARROWS, caption="D learns to tell real photos from fakes;  G learns to make D call its "
                                            "fakes real.  G never sees a real photo: it learns only through D.")
-    _finish(fig, path, show)
+    _save_or_show(fig, path, show)
 
 
 def draw_training_step(show: bool = True, path: Path | None = None) -> None:
@@ -372,10 +372,10 @@ def draw_training_step(show: bool = True, path: Path | None = None) -> None:
     for ax, (title, (boxes, arrows, caption)) in zip(axes, _STEPS.items()):
         _flow(ax, boxes, arrows, title, caption)
     fig.tight_layout()
-    _finish(fig, path, show)
+    _save_or_show(fig, path, show)
 
 
-def _finish(fig, path: Path | None, show: bool) -> None:
+def _save_or_show(fig, path: Path | None, show: bool) -> None:
     """Save fig as a PNG when there is a path, then show it inline or close it."""
     import matplotlib.pyplot as plt
 

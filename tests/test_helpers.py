@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 import helpers
-from facegen import runs
+from facegen import pictures, runs
 from helpers import FacegenError
 from tests.builders import scale, TRAIN_DEFAULTS, good_zip, nets, one_line, random_images, run_train, write_zip
 
@@ -178,7 +178,7 @@ def test_batch_larger_than_dataset_is_refused_before_decoding(tmp_path, monkeypa
 
 def test_image_grid_puts_images_in_rows_on_white():
     images = torch.zeros(5, 3, 4, 4, dtype=torch.uint8)
-    grid = helpers.image_grid(images, nrow=3, pad=1)
+    grid = pictures.image_grid(images, nrow=3, pad=1)
     assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3) and grid[0, 0].tolist() == [255, 255, 255]
     assert np.all(grid[1:5, 1:5] == 0)
 

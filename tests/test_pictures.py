@@ -30,7 +30,7 @@ def logit(p: float) -> torch.Tensor:
 
 @pytest.mark.parametrize("smooth, d_star, d_loss, g_loss", [(False, 0.5, 1.386, 0.693), (True, 0.45, 1.376, 0.799)])
 def test_equilibrium_is_the_notebooks_losses_at_ds_best_answer(nb, smooth, d_star, d_loss, g_loss):
-    target = helpers.equilibrium(smooth)
+    target = pictures.equilibrium(smooth)
     assert target["d_real"] == target["d_fake"] == pytest.approx(d_star)
     direct = nb["real_loss"](logit(d_star), smooth) + nb["fake_loss"](logit(d_star))  # the notebook's own BCE
     assert target["d_loss"] == pytest.approx(direct.item(), abs=1e-9) == pytest.approx(d_loss, abs=5e-4)
@@ -53,7 +53,7 @@ def dashed(figure) -> dict[str, list[float]]:
 def test_plot_losses_marks_the_equilibrium_as_labelled_dashed_lines(shown, smooth):
     helpers.plot_losses(HISTORY, smooth=smooth)
     (figure,) = shown
-    target = helpers.equilibrium(smooth)
+    target = pictures.equilibrium(smooth)
     lines = dashed(figure)
     assert lines["Training losses"] == pytest.approx(sorted([target["d_loss"], target["g_loss"]]))
     assert lines["What D believes"] == pytest.approx([target["d_real"]])

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import helpers
-from facegen import FacegenError, runs
+from facegen import FacegenError, pictures, runs
 from tests.builders import ROOT, TRAIN_DEFAULTS, assert_resumable, nets, one_line, random_images, run_train, scale
 
 STEPS_PER_EPOCH = 64 // 16  # run_train's default: 64 images in batches of 16
@@ -490,7 +490,7 @@ def test_a_run_leaves_what_it_trained_generator_pt_and_samples_from_it(nb, tmp_p
         assert torch.equal(state[key], value), key
     expected = helpers.sample_images(G, result.fixed_z)
     grid = np.asarray(Image.open(result.folder / "samples.png").convert("RGB"))
-    expected_grid = helpers.image_grid(expected, 8).repeat(2, axis=0).repeat(2, axis=1)
+    expected_grid = pictures.image_grid(expected, 8).repeat(2, axis=0).repeat(2, axis=1)
     assert grid.shape == expected_grid.shape and (grid.astype(int) - expected_grid).__abs__().max() <= 1
 
 

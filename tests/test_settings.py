@@ -28,22 +28,22 @@ from tests.builders import CPU, one_line
 ])
 def test_bad_numbers_are_refused(name, value, variable):
     with pytest.raises(FacegenError) as e:
-        helpers.read_parameters(**{name: value})
+        settings.read_parameters(**{name: value})
     message = one_line(e, variable)
     if str(value):
         assert repr(value) in message or str(value) in message, message
 
 
 def test_good_parameters_pass():
-    config = helpers.read_parameters(epochs="3", batch_size="64", device="cpu", minutes="1.5", seed="7")
+    config = settings.read_parameters(epochs="3", batch_size="64", device="cpu", minutes="1.5", seed="7")
     assert (config.epochs, config.batch_size, config.minutes, config.seed) == (3, 64, 1.5, 7)
 
 
 def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
-    quick = helpers.read_parameters(quick="1", device="cpu")
+    quick = settings.read_parameters(quick="1", device="cpu")
     assert (quick.epochs, quick.max_images) == (settings.QUICK_EPOCHS, settings.QUICK_MAX_IMAGES)
     assert helpers.training_budget(quick, CPU) == (settings.QUICK_EPOCHS, None)
-    plain = helpers.read_parameters(device="cpu")
+    plain = settings.read_parameters(device="cpu")
     assert helpers.training_budget(plain, CPU) == (settings.GPU_EPOCHS, settings.CPU_MINUTES)
 
 
@@ -52,27 +52,27 @@ def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
 def test_only_a_cuda_gpu_trains_without_a_time_limit(device, minutes):
     """One rule: a CUDA GPU trains the GPU recipe's 40 epochs; a CPU and a Mac's GPU (mps) the laptop recipe,
     time-bounded. FACEGEN_EPOCHS lifts the bound anywhere, FACEGEN_MINUTES sets it anywhere."""
-    plain = helpers.read_parameters()
+    plain = settings.read_parameters()
     assert helpers.training_budget(plain, torch.device(device)) == (settings.GPU_EPOCHS, minutes)
-    assert helpers.training_budget(helpers.read_parameters(epochs="3"), torch.device(device)) == (3, None)
-    assert helpers.training_budget(helpers.read_parameters(minutes="2"), torch.device(device)) == (40, 2.0)
+    assert helpers.training_budget(settings.read_parameters(epochs="3"), torch.device(device)) == (3, None)
+    assert helpers.training_budget(settings.read_parameters(minutes="2"), torch.device(device)) == (40, 2.0)
 
 
 def test_fid_is_off_in_the_quick_and_pretrained_configurations_unless_asked_for():
     """The notebook measures FID by default (300 samples on a CPU); the tests' quick runs and the pretrained
     look-around do not, unless FACEGEN_FID_SAMPLES says so."""
-    assert helpers.read_parameters().fid_samples is None, "unset: step 10 picks (10,000 on a GPU, 300 on a CPU)"
-    assert helpers.read_parameters(quick="1").fid_samples == 0
-    assert helpers.read_parameters(pretrained="1").fid_samples == 0
-    assert helpers.read_parameters(quick="1", fid_samples="50").fid_samples == 50
+    assert settings.read_parameters().fid_samples is None, "unset: step 10 picks (10,000 on a GPU, 300 on a CPU)"
+    assert settings.read_parameters(quick="1").fid_samples == 0
+    assert settings.read_parameters(pretrained="1").fid_samples == 0
+    assert settings.read_parameters(quick="1", fid_samples="50").fid_samples == 50
 
 
 def test_the_pretrained_route_keeps_every_face_for_the_search_for_copies():
     """Step 11 and Going further's experiment 4 look for copies among the training faces: all of them, on every
     route (the quick configuration alone caps the faces, for the tests)."""
-    assert helpers.read_parameters(pretrained="1").max_images is None
-    assert helpers.read_parameters(pretrained="1", max_images="500").max_images == 500
-    assert helpers.read_parameters(pretrained="1", quick="1").max_images == settings.QUICK_MAX_IMAGES
+    assert settings.read_parameters(pretrained="1").max_images is None
+    assert settings.read_parameters(pretrained="1", max_images="500").max_images == 500
+    assert settings.read_parameters(pretrained="1", quick="1").max_images == settings.QUICK_MAX_IMAGES
 
 
 def test_the_settings_cell_sets_its_four_values_and_a_variable_overrides_one_saying_so(capsys):
@@ -118,21 +118,21 @@ def test_an_unknown_precision_is_refused_in_one_line():
 
 
 def test_a_whole_number_may_be_written_with_a_point_zero():
-    assert helpers.read_parameters(epochs="2.0", batch_size="64.0").epochs == 2
+    assert settings.read_parameters(epochs="2.0", batch_size="64.0").epochs == 2
 
 
 def test_the_seed_must_fit_the_generators():
     """The bug this replaces: FACEGEN_SEED=30000000000000 passed, then the loader's order overflowed."""
-    assert helpers.read_parameters(seed=str(settings.SEED_MAX)).seed == settings.SEED_MAX
+    assert settings.read_parameters(seed=str(settings.SEED_MAX)).seed == settings.SEED_MAX
     with pytest.raises(FacegenError) as e:
-        helpers.read_parameters(seed="30000000000000")
+        settings.read_parameters(seed="30000000000000")
     one_line(e, "FACEGEN_SEED", "between 0 and 4,294,967,295")
 
 
 @pytest.mark.parametrize("value, on", [("1", True), ("TRUE", True), (" on ", True), ("yes", True), ("", False),
                                        ("0", False), ("Off", False), ("no", False), (None, False)])
 def test_yes_no_settings_take_what_they_say(value, on):
-    assert helpers.read_parameters(fresh=value).fresh is on
+    assert settings.read_parameters(fresh=value).fresh is on
 
 
 @pytest.mark.parametrize("name, value", [("fresh", "n"), ("pretrained", "nein"), ("quick", "please"),
@@ -140,7 +140,7 @@ def test_yes_no_settings_take_what_they_say(value, on):
 def test_a_yes_no_setting_that_says_neither_is_refused(name, value):
     """The bug this replaces: anything but a few words meant yes, so FACEGEN_FRESH=n started over."""
     with pytest.raises(FacegenError) as e:
-        helpers.read_parameters(**{name: value})
+        settings.read_parameters(**{name: value})
     one_line(e, f"FACEGEN_{name.upper()}", repr(value))
 
 
@@ -158,7 +158,7 @@ def test_every_setting_the_docs_list_is_known_and_every_known_one_listed():
     from tests.builders import ROOT
     listed = set(re.findall(r"^\| `(FACEGEN_[A-Z_]+)` \|", (ROOT / "docs" / "outputs.md").read_text(), re.M))
     helpers.read_environment({name: "" for name in listed - {"FACEGEN_SEED"}})  # none refused as unknown
-    defaults = inspect.signature(helpers.read_parameters).parameters
+    defaults = inspect.signature(settings.read_parameters).parameters
     known = {f"FACEGEN_{'OUT' if n == 'out_dir' else n.upper()}" for n in defaults} | set(settings.SETTINGS)
     assert listed == known, (listed ^ known)
 
@@ -171,7 +171,7 @@ def test_every_setting_the_docs_list_is_known_and_every_known_one_listed():
 @pytest.mark.parametrize("name", ["tpu", "gpu", "xla", "meta", "cuda:abc"])
 def test_unknown_device_is_refused(name):
     with pytest.raises(FacegenError) as e:
-        helpers.read_parameters(device=name)
+        settings.read_parameters(device=name)
     one_line(e, "FACEGEN_DEVICE", name, "cpu")
 
 
@@ -179,14 +179,14 @@ def test_cuda_without_a_gpu_is_refused():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(FacegenError) as e:
-        helpers.read_parameters(device="cuda")
+        settings.read_parameters(device="cuda")
     one_line(e, "FACEGEN_DEVICE", "no CUDA GPU", "cpu")
 
 
 def test_cuda_index_that_does_not_exist_is_refused():
     """cuda:99 is no device on any machine: refused up front, not at the first tensor moved there."""
     with pytest.raises(FacegenError) as e:
-        helpers.read_parameters(device="cuda:99")
+        settings.read_parameters(device="cuda:99")
     one_line(e, "FACEGEN_DEVICE", "cuda:99")
 
 

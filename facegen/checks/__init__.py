@@ -6,7 +6,7 @@
     weights        check_weights_init: the DCGAN initialisation
     optimizers     check_optimizers: the two Adams
     average        check_weight_average: update_average
-    train_step     check_train_step: runs the learner's step on recorded networks and judges it,
+    training_step  check_train_step: runs the learner's step on recorded networks and judges it,
                    with step_recorder (the typed events: Call, ZeroGrad, Backward, Step) and
                    step_verdicts (what each recorded mistake means)
 

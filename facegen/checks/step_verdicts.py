@@ -14,6 +14,7 @@ import math
 import torch
 
 from facegen.checks import step_recorder as sr
+from facegen.checks.common import SMOOTH
 
 _TOL = 0.03  # labels and weights are read to about 1e-4; 0.03 only absorbs float32 rounding
 
@@ -179,7 +180,7 @@ def check_d_update(rec, D_copy, smooth, device) -> None:
 
 def _check_d_labels(r: float, f: float, smooth) -> None:
     """The labels D's update trains toward: r for the real images, f for the fakes."""
-    if (_near(r, 0) or _near(r, 0.1)) and (_near(f, 1) or _near(f, 0.9)):
+    if (_near(r, 0) or _near(r, 1 - SMOOTH)) and (_near(f, 1) or _near(f, SMOOTH)):
         raise AssertionError(
             f"D's labels are swapped: its update trains real images toward {_num(r)} and fakes toward {_num(f)}. "
             "Use d_loss = real_loss(D(real_images), smooth) + fake_loss(D(fake_images)): real -> 1 (0.9 with "
@@ -188,12 +189,12 @@ def _check_d_labels(r: float, f: float, smooth) -> None:
         raise AssertionError("Label smoothing was applied to the fake labels: D trains fakes toward 0.1. Only the real "
                              "labels are smoothed (0.9); use fake_loss, label 0, for the fakes")
     assert _near(f, 0), f"D's update trains the fakes toward {_num(f)}: expected the fake label 0 (fake_loss)"
-    wanted = {True: (0.9,), False: (1.0,), None: (1.0, 0.9)}[smooth]
+    wanted = {True: (SMOOTH,), False: (1.0,), None: (1.0, SMOOTH)}[smooth]
     if not any(_near(r, y) for y in wanted):
         if smooth is True and _near(r, 1):
             raise AssertionError("smooth=True was ignored: D's real labels were 1. Pass it on: "
                                  "real_loss(D(real_images), smooth), which uses 0.9")
-        if smooth is False and _near(r, 0.9):
+        if smooth is False and _near(r, SMOOTH):
             raise AssertionError("smooth=False was ignored: D's real labels were 0.9 (smoothing is always on). "
                                  "Pass it on: real_loss(D(real_images), smooth)")
         raise AssertionError(f"D's update trains real images toward {_num(r)}: expected the label "
@@ -267,7 +268,7 @@ def check_g_update(rec, D_copy, G_copy, device) -> None:
         raise AssertionError(
             "G was trained toward the fake label: g_loss = fake_loss(D(G(z))) teaches G to make images D calls fake. "
             "G wants its images called real: g_loss = real_loss(D(fake_images))")
-    if _near(y, 0.9):
+    if _near(y, SMOOTH):
         raise AssertionError("Label smoothing was applied to G's loss (label 0.9): smoothing is for D's real labels "
                              "only. Use g_loss = real_loss(D(fake_images)) without smooth")
     assert _near(y, 1), f"G's update trains its fakes toward the label {_num(y)}: expected 1, g_loss = real_loss(D(fake_images))"

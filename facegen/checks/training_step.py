@@ -180,9 +180,6 @@ def diagnose_step(train_step, Discriminator, Generator, device, smooth, seed: in
 
 def _returned_order(values: list, rec: sr.Recording, real: torch.Tensor) -> str:
     """If the four values are (d_loss, g_loss, D(x), D(G(z))) in another order, say which; else ''."""
-    def bce(l, y):
-        return F.binary_cross_entropy_with_logits(l, torch.full_like(l, y)).item()
-
     d_at = sr.position(rec, sr.steps(rec, "d")[0]) if sr.steps(rec, "d") else len(rec.events)
     g_at = sr.position(rec, sr.steps(rec, "g")[0]) if sr.steps(rec, "g") else len(rec.events)
     d_calls = [c for c in rec.calls if c.net == "D" and c.output is not None]
@@ -191,7 +188,8 @@ def _returned_order(values: list, rec: sr.Recording, real: torch.Tensor) -> str:
     gl = sr.last([c for c in d_calls if c.position < g_at], lambda c: c.kind == "fake" and c.attached)
     if r is None or f is None or gl is None:
         return ""
-    d_losses = [k * (bce(r.output, y) + bce(f.output, 0.0)) for k in (1, 0.5) for y in (1.0, 0.9)]
+    bce = common.bce
+    d_losses = [k * (bce(r.output, y) + bce(f.output, 0.0)) for k in (1, 0.5) for y in (1.0, common.SMOOTH)]
     expected = (d_losses, [bce(gl.output, 1.0)],
                 [torch.sigmoid(c.output).mean().item() for c in d_calls if c.kind == "real"],
                 [torch.sigmoid(c.output).mean().item() for c in d_calls if c.kind == "fake"])
@@ -227,7 +225,7 @@ def _check_returned(values: list[float], rec, real, expected_d_real: float) -> N
     # smoothing (real target 0.9) the real term's bound is 0.9 * -log D(x) + 0.1 * -log(1 - D(x)).
     # (d_loss averaged over its two terms is accepted above, so its bound is halved.)
     nll_real, nll_fake = -math.log(max(d_real, 1e-7)), -math.log(max(1 - d_real, 1e-7))
-    bound = (min(nll_real, 0.9 * nll_real + 0.1 * nll_fake) - math.log(max(1 - d_fake, 1e-7))) / 2
+    bound = (min(nll_real, common.SMOOTH * nll_real + (1 - common.SMOOTH) * nll_fake) - math.log(max(1 - d_fake, 1e-7))) / 2
     assert d_loss >= bound - 1e-3, \
         f"expected d_loss (BCE, real -> 1 or 0.9, fake -> 0) >= {bound:.3f} given D(x) = {d_real:.3f} and " \
         f"D(G(z)) = {d_fake:.3f}, got {d_loss:.3f}: are the losses and probabilities returned in order?"
