@@ -35,7 +35,9 @@ from facegen.pictures import (draw_game, draw_networks, draw_training_step, near
                               plot_generator_losses, plot_losses, progress_rows, save_images, save_progress_gif,
                               show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
-from facegen.runs import HISTORY_KEYS, StopRequest, fixed_noise, load_generator, sample_images, save_generator
+from facegen.checkpoints import load_generator, save_generator
+from facegen.progress import HISTORY_KEYS, StopRequest
+from facegen.runs import fixed_noise, sample_images
 from facegen.settings import pick_device, read_environment, training_budget
 
 TrainResult = runs.TrainResult
@@ -233,6 +235,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
         while run.epoch < epochs and not (stop.requested or session.out_of_time()):
             for real in run.batches(train_loader):  # this epoch's, after those a resumed run has done
                 d_loss, g_loss, d_real, d_fake = train_step(D, G, d_optimizer, g_optimizer, real, z_size, smooth)
+                run.state.advance(len(real))  # one more step: the step count and the faces seen
                 if average is not None:
                     update_average(average, G, average_decay(session.steps_done, ema_decay))
                 session.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar

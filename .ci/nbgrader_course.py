@@ -4,7 +4,7 @@
 
 COURSE_DIR/source/facegen/ gets the solution notebook and what it imports (helpers.py,
 problem_unittests.py, facegen/, the pretrained generator) and the helpers as a wheel (pip wheel of this
-checkout, for the hosted route: README, "Opened alone"); COURSE_DIR/lesson_config/ gets a copy of the
+checkout, for the hosted route: docs/hosted.md); COURSE_DIR/lesson_config/ gets a copy of the
 lesson's nbgrader configuration (.ci/nbgrader_config.py, the stub it uses and the feedback template), which
 COURSE_DIR/nbgrader_config.py loads: the course does not depend on where this checkout lies, or on its
 staying there. Run it again after editing the lesson: it replaces the source files and the configuration's

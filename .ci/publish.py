@@ -35,7 +35,7 @@ def badges(repository: str, ref: str) -> str:
     """The README's badge lines: Colab opens a notebook straight from a GitHub address."""
     if not repository:
         return ("*Open in Colab* badges appear here once the project has a public address: set `repository` in "
-                "`pyproject.toml` and run `python .ci/publish.py` (see *Opened alone*).")
+                "`pyproject.toml` and run `python .ci/publish.py` (see *Publishing*).")
     github = re.fullmatch(r"https://github\.com/([^/]+/[^/]+)", repository)
     if not github:
         return f"The project lives at {repository} (Colab opens notebooks from GitHub addresses only)."

@@ -43,6 +43,15 @@ def image_folder(folder: Path, n: int) -> None:
         Image.new("RGB", (64, 64), (i % 256, 80, 160)).save(faces / f"{i:06d}.jpg")
 
 
+def cpu_name() -> str:
+    """The CPU's model name as lscpu prints it (else the platform's processor)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def press_autograde(course: Path, students: list[str], env: dict) -> None:
     """The Formgrader's Autograde button for each student: POST /formgrader/api/submission/A/S/autograde."""
     with socket.socket() as s:
@@ -109,7 +118,9 @@ def main() -> None:
     result = {"route": "the Formgrader's Autograde button" if args.button else "nbgrader autograde", "students": args.students, "with_an_image_folder": len(range(0, args.students, 4)),
               "images_per_folder": args.images, "seconds": round(seconds, 1),
               "seconds_per_submission": round(seconds / args.students, 1), "trained": trained,
-              "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+              "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
+              "machine": f"{os.cpu_count()} cores of {cpu_name()}, nbgrader 0.9.6, the solution notebook",
+              "command": "python -m benchmarks.autograde_time" + (" --button" if args.button else "")}
     print(f"{result['route']}: {args.students} submissions ({result['with_an_image_folder']} with {args.images} images "
           f"beside the notebook): {seconds:.0f} s, {result['seconds_per_submission']} s a submission; "
           f"{'none' if not trained else len(trained)} trained")

@@ -24,7 +24,7 @@ import torch
 import helpers
 from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
-from facegen.runs import save_generator
+from facegen.checkpoints import save_generator
 
 
 def snapshot_minutes(name: str) -> float:

@@ -15,7 +15,7 @@ import torch
 
 from benchmarks.notebook import load_notebook_code
 from facegen.pretrained import export_generator, layers_path
-from facegen.runs import load_generator
+from facegen.checkpoints import load_generator
 
 
 def main() -> None:

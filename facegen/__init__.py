@@ -5,8 +5,10 @@ For the notebook (through helpers.py), lowest first (each imports only those abo
     synthetic      the synthetic stand-in: cartoon faces in the published zip's layout
     dataset        the published zip (open, list, download), decoding to one cached uint8 tensor,
                    and find_dataset: FACEGEN_DATA, beside the notebook, a download, or the stand-in
-    runs           a training run: its folder and settings, checkpoint files, the fixed z and
-                   samples, the clock, progress bar and loss log, Stop (Ctrl-C)
+    checkpoints    files a kill cannot break: checkpoints (atomic, in the background, loaded safely), generator.pt
+    progress       one sitting seen from outside: the clock, the progress bar, the loss log, Stop (Ctrl-C)
+    runs           a training run: its folder and settings, where it stands (TrainState), the fixed z's
+                   samples, and a Session (when to log, save and sample)
     fast_step      FastStep: bf16 autocast, channels-last, a CUDA graph; the CPU's threads by measurement
     pictures       image grids, the loss plot, nearest faces, the progress GIF, the lesson's diagrams
     fid            the Frechet Inception Distance against the held-out faces
@@ -14,7 +16,8 @@ For the notebook (through helpers.py), lowest first (each imports only those abo
     notebook_errors  one line for a stub, a failed check, or a cell run ahead of its step
 On its own: install, the student's installer (python -m facegen.install; the standard library only).
 For the checks (through problem_unittests.py): the checks/ package, one module per step (its index).
-This file: what every room shares (FacegenError, atomic writes, a content digest, count_parameters).
+This file: what every room shares (FacegenError, atomic writes, a content digest, count_parameters, a
+process pool, the published zip's folder name).
 
 No module here imports helpers.py; helpers.py imports from here.
 """

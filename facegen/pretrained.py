@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 from facegen import FacegenError
-from facegen.runs import load_generator, save_generator
+from facegen.checkpoints import load_generator, save_generator
 
 PACKAGE = Path(__file__).resolve().parent
 # assets/ beside the notebook in a clone; facegen/assets/ where the project is installed as a package.

@@ -1,154 +1,23 @@
-"""A training run: its folder (named by its settings; the same settings resume it), its checkpoint
-files (written atomically, in the background), the fixed z and the samples, the clock, the progress
-bar and the loss log, and Stop (Ctrl-C) ending a step cleanly."""
+"""A training run: its folder (named by its settings; the same settings resume it), where it stands
+(TrainState: epoch, step, history, the fixed z; saved with the random state in each checkpoint), the fixed
+z's samples, and a Session (one sitting: clock, progress bar, loss log, when to save). The checkpoint files
+are facegen/checkpoints.py's; the clock, bar, log and Stop facegen/progress.py's."""
 from __future__ import annotations
 
 import dataclasses
 import glob
-import io
 import itertools
 import json
-import math
-import os
 import re
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
 
 import torch
 import torch.nn as nn
-from tqdm import tqdm
 
-from facegen import FacegenError, write_atomically, write_json
+from facegen import FacegenError, write_json
+from facegen.checkpoints import CheckpointWriter, load_checkpoint
+from facegen.progress import HISTORY_KEYS, Clock, LossLog, ProgressBar
 from facegen.settings import device_name
-
-
-# --- checkpoints ----------------------------------------------------------------------------------
-# Files that a kill cannot break: atomic writes, and checkpoints written in the background.
-
-def _write_checkpoint_bytes(path: Path, buffer: io.BytesIO) -> None:
-    """Write a serialised checkpoint atomically; the previous one becomes <name>.prev.pt."""
-    write_atomically(path.with_suffix(".new.pt"), lambda f: f.write(buffer.getbuffer()))
-    if path.exists():
-        os.replace(path, path.with_suffix(".prev.pt"))
-    os.replace(path.with_suffix(".new.pt"), path)
-
-
-class CheckpointWriter:
-    """Saves checkpoints while training goes on: the state is serialised at once (so training
-    cannot change it), then written and fsynced in a background thread, one write at a time.
-    wait() finishes the pending write and raises its error, if any."""
-
-    def __init__(self, path: Path):
-        self.path, self.thread, self.error = Path(path), None, None
-        for stale in self.path.parent.glob(f".{self.path.stem}.new.pt.tmp*"):  # left by a kill mid-write
-            stale.unlink(missing_ok=True)
-
-    def save(self, state: dict) -> None:
-        self.wait()
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        self.thread = threading.Thread(target=self._write, args=(buffer,), name="checkpoint-writer")
-        self.thread.start()
-
-    def _write(self, buffer: io.BytesIO) -> None:
-        try:
-            _write_checkpoint_bytes(self.path, buffer)
-        except (FacegenError, OSError) as e:
-            self.error = e
-
-    def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error if isinstance(error, FacegenError) else FacegenError(
-                f"Could not save {self.path} ({error}); the previous checkpoint is unchanged.")
-
-
-def load_checkpoint(path: Path) -> dict | None:
-    """Load a checkpoint safely (weights_only=True: no code runs); fall back to the previous one.
-
-    Returns None when there is none. A corrupt file is reported in one line and skipped. The
-    returned dict says which file it came from under "loaded_from".
-    """
-    path = Path(path)
-    candidates = [c for c in (path, path.with_suffix(".prev.pt")) if c.exists()]
-    for i, candidate in enumerate(candidates):
-        try:
-            state = torch.load(candidate, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict):
-                raise TypeError(f"it holds a {type(state).__name__}, not a checkpoint")
-            state["loaded_from"] = str(candidate)  # this file or the previous one
-            return state
-        except Exception as e:  # noqa: BLE001 - truncated, corrupt or not a checkpoint at all
-            print(f"Checkpoint {candidate} is unreadable ({e.__class__.__name__}); "
-                  f"{'trying the previous one' if i + 1 < len(candidates) else 'starting fresh'}.")
-    return None
-
-
-def load_generator(G: nn.Module, path: Path) -> nn.Module:
-    """Load trained weights into G (weights_only=True), whatever G's attribute names, so the pretrained route works.
-
-    The file's tensors are matched to G's by order and shape: a state dict lists the layers in the order
-    __init__ assigns them (self.fc before self.deconv1; inside an nn.Sequential, its order), each layer's
-    weight, bias, then batch norm's running statistics. So a Generator with other names or nesting loads
-    the file if it builds the same layers in the same order. Anything else is refused in one line, G unchanged.
-    """
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FacegenError(f"{path} does not exist; train first, or get it from the repository's assets/") from None
-    except Exception as e:  # noqa: BLE001
-        raise FacegenError(f"{path} is not a readable generator state dict ({e.__class__.__name__}).") from None
-    if not isinstance(state, dict) or not state or not all(isinstance(t, torch.Tensor) for t in state.values()):
-        raise FacegenError(f"{path} is not a generator state dict (a training checkpoint?): load a file written by "
-                           "torch.save(G.state_dict(), path), such as assets/generator.pt.")
-    own = G.state_dict()
-    if state.keys() == own.keys():  # the same names: pair them by name, whatever order the file lists them in
-        state = {key: state[key] for key in own}
-    difference = _state_difference(list(state.items()), list(own.items()))
-    if difference:
-        raise FacegenError(f"{path.name} does not fit this Generator: {difference}")
-    G.load_state_dict(dict(zip(own, state.values())))  # by order: the file's n-th tensor into G's n-th
-    return G
-
-
-def _state_difference(file: list[tuple[str, torch.Tensor]], own: list[tuple[str, torch.Tensor]]) -> str:
-    """'' when the two state dicts hold the same tensors in the same order; else what differs, and what to do."""
-    layers = {}  # a layer (a module holding tensors) -> its number, from 1, in the file's order
-    z_size = next((t.shape[1] for _, t in file if t.dim() == 2), None)  # the first linear layer's input
-    conv_dim = next((t.shape[0] for _, t in reversed(file) if t.dim() == 4), None)  # the last layer's input
-    for i, ((key, theirs), (name, mine)) in enumerate(zip(file, own)):
-        layer = layers.setdefault(key.rpartition(".")[0], len(layers) + 1)
-        kind, my_kind = key.rpartition(".")[2], name.rpartition(".")[2]
-        if kind == my_kind and theirs.shape == mine.shape:
-            continue
-        where = (f"layer {layer}: the file has a {kind} of shape {tuple(theirs.shape)}, this Generator ({name}) "
-                 f"a {my_kind} of shape {tuple(mine.shape)}")
-        if len(file) != len(own):
-            return (f"this Generator has {len(own)} tensors, the file {len(file)}: a layer is missing or extra (e.g. "
-                    f"a bias=False); the first difference is at {where}.")
-        same_rows = theirs.dim() == mine.dim() == 2 and theirs.shape[0] == mine.shape[0]
-        hint = (f"is z_size {z_size}?" if i == 0 and same_rows
-                else f"is conv_dim {conv_dim}?" if kind == my_kind and theirs.dim() == mine.dim()
-                else "are the layers built in the same order (as forward() uses them)?")
-        return (f"{where}: {hint} Build Generator(z_size={z_size}, conv_dim={conv_dim}) with the notebook's "
-                "architecture to load it.")
-    if len(file) != len(own):
-        return (f"this Generator has {len(own)} tensors, the file {len(file)}: a layer is missing or extra at the "
-                f"end (e.g. a bias=False on the last layer).")
-    return ""
-
-
-def save_generator(G: nn.Module, path: Path) -> Path:
-    """Save G's state dict as CPU tensors (atomically), so load_generator works on a machine without a GPU."""
-    state = {k: v.detach().cpu() for k, v in G.state_dict().items()}
-    write_atomically(Path(path), lambda f: torch.save(state, f))
-    return Path(path)
 
 
 # --- sampling -------------------------------------------------------------------------------------
@@ -176,124 +45,6 @@ def sample_images(G: nn.Module, z: torch.Tensor) -> torch.Tensor:
         return to_uint8(G(z))
     finally:
         G.train(was_training)
-
-
-# --- progress -------------------------------------------------------------------------------------
-# Training time and the progress bar: honest about what this call will actually do.
-
-HISTORY_KEYS = ("step", "epoch", "d_loss", "g_loss", "d_real", "d_fake")
-
-
-class Clock:
-    """Training time; out of time after max_minutes."""
-
-    def __init__(self, max_minutes: float | None):
-        self.start = time.perf_counter()
-        self.limit = None if max_minutes is None else max_minutes * 60
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-    def out_of_time(self) -> bool:
-        return self.limit is not None and self.elapsed() > self.limit
-
-
-class ProgressBar:
-    """Steps against the steps still to do, or, for a time-bounded run, seconds against the limit
-    (the steps that fit are not known in advance), so the remaining time it shows is true."""
-
-    def __init__(self, clock: Clock, steps_done: int, total_steps: int | None):
-        self.clock = clock
-        if clock.limit is not None:
-            self.bar = tqdm(total=round(clock.limit), unit="s", desc="Training (time limit)", file=sys.stderr,
-                            mininterval=2.0, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total} s{postfix}")
-        else:
-            self.bar = tqdm(total=total_steps, initial=min(steps_done, total_steps or steps_done), unit="step",
-                            desc="Training", file=sys.stderr, mininterval=2.0)
-
-    def advance(self) -> None:
-        if self.clock.limit is None:
-            self.bar.update(1)
-        else:
-            self.bar.update(max(0.0, min(self.clock.elapsed(), self.clock.limit) - self.bar.n))
-
-    def show(self, **values: str) -> None:
-        self.bar.set_postfix(values, refresh=False)
-
-    def write(self, line: str) -> None:
-        self.bar.write(line, file=sys.stdout)
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-class LossLog:
-    """Sums train_step's (d_loss, g_loss, D(x), D(G(z))) on the device and appends their means to
-    run.history every `every` steps: reading a number from a GPU makes the CPU wait, so it is done
-    once per log interval, not once per step. A NaN or infinite mean stops training, clearly."""
-
-    def __init__(self, run, every: int, steps_per_epoch: int, bar: ProgressBar, writer):
-        self.run, self.every, self.steps_per_epoch, self.bar = run, every, steps_per_epoch, bar
-        self.sums, self.count, self.writer = torch.zeros(4, device=run.fixed_z.device), 0, writer
-
-    def add(self, values: torch.Tensor) -> None:
-        self.sums += values
-        self.count += 1
-        if self.count == self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.count == 0:
-            return
-        means = (self.sums / self.count).tolist()
-        self.sums.zero_()
-        self.count = 0
-        run = self.run
-        if not all(math.isfinite(v) for v in means):
-            self.writer.wait()  # a checkpoint still being written in the background lands first
-            kept = f"The last good checkpoint ({self.writer.path}) is kept" if self.writer.path.exists() else \
-                "No checkpoint was saved before that"
-            raise FacegenError(f"Training diverged at epoch {run.epoch + 1}, step {run.batch}: the losses became "
-                               f"{dict(zip(HISTORY_KEYS[2:], means))}. {kept}; try a lower learning rate or "
-                               "check the losses.")
-        for key, value in zip(HISTORY_KEYS, [run.epoch * self.steps_per_epoch + run.batch, run.epoch + 1, *means]):
-            run.history[key].append(value)
-        self.bar.show(d_loss=f"{means[0]:.3f}", g_loss=f"{means[1]:.3f}")
-
-
-# --- interrupt ------------------------------------------------------------------------------------
-# Stop (Jupyter's stop button, or Ctrl-C) ends training between two steps, not in the middle of one.
-#
-# Inside `with StopRequest() as stop:` the first interrupt only sets stop.requested; the training loop
-# looks at it after each step, saves a checkpoint and returns. A second interrupt stops at once, the
-# usual way (KeyboardInterrupt). Outside the main thread, where signal handlers cannot be set, the
-# usual KeyboardInterrupt applies.
-
-class StopRequest:
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:  # pressed twice: stop now
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
 
 
 # --- runs -----------------------------------------------------------------------------------------
@@ -397,8 +148,9 @@ def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple
 
 
 @dataclasses.dataclass
-class RunState:
-    """Where a run stands; what a checkpoint stores besides the weights and the optimizers."""
+class TrainState:
+    """Where a run stands; what a checkpoint stores besides the weights, the optimizers and the random state.
+    The training loop advances it: advance() after each step, end_epoch() (Session's) after each epoch."""
 
     fixed_z: torch.Tensor
     history: dict = dataclasses.field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
@@ -407,6 +159,10 @@ class RunState:
     batch: int = 0  # batches done in the current epoch
     images_seen: int = 0
     seconds_before: float = 0.0  # training time of earlier sessions of this run
+
+    def advance(self, images: int) -> None:
+        """One more step of this epoch done, on `images` faces."""
+        self.batch, self.images_seen = self.batch + 1, self.images_seen + images
 
     def where(self) -> str:
         return f"epoch {self.epoch + 1}, step {self.batch}" if self.batch else f"the end of epoch {self.epoch}"
@@ -420,7 +176,7 @@ def _load(module, state: dict, name: str, path: Path) -> None:
                            "fresh = True in the settings cell (or FACEGEN_FRESH=1).") from None
 
 
-def resume(folder: Path, settings: dict, models: tuple, device: torch.device) -> RunState | None:
+def resume(folder: Path, settings: dict, models: tuple, device: torch.device) -> TrainState | None:
     """Load the run's last checkpoint into (D, G, d_optimizer, g_optimizer, average) and the random
     state (so the run goes on exactly as it would have); None when it has no checkpoint yet."""
     state = load_checkpoint(folder / "checkpoint.pt")
@@ -438,7 +194,7 @@ def resume(folder: Path, settings: dict, models: tuple, device: torch.device) ->
     torch.set_rng_state(state["rng_cpu"])
     if device.type == "cuda" and "rng_cuda" in state:
         torch.cuda.set_rng_state(state["rng_cuda"], device)
-    run = RunState(state["fixed_z"].to(device), {k: list(state["history"][k]) for k in HISTORY_KEYS},
+    run = TrainState(state["fixed_z"].to(device), {k: list(state["history"][k]) for k in HISTORY_KEYS},
                    list(state["samples_per_epoch"]), state["epoch"], state["batch"], state["images_seen"],
                    state["seconds_training"])
     print(f"Resumed {folder}/ from {path.name}: {run.where()} done, {run.images_seen:,} images seen "
@@ -446,7 +202,7 @@ def resume(folder: Path, settings: dict, models: tuple, device: torch.device) ->
     return run
 
 
-def checkpoint_state(run: RunState, settings: dict, models: tuple, seconds: float, device) -> dict:
+def checkpoint_state(run: TrainState, settings: dict, models: tuple, seconds: float, device) -> dict:
     """Everything needed to go on exactly where the run stands."""
     D, G, d_optimizer, g_optimizer, average = models
     state = {"settings": settings, "D": D.state_dict(), "G": G.state_dict(), "d_optimizer": d_optimizer.state_dict(),
@@ -462,11 +218,11 @@ def checkpoint_state(run: RunState, settings: dict, models: tuple, seconds: floa
 
 class Run:
     """One training run as it stands: its folder, settings, networks and optimizers, where it is
-    (RunState) and its checkpoint file. Run.open finds the folder for the settings and, when it
+    (TrainState) and its checkpoint file. Run.open finds the folder for the settings and, when it
     exists, loads its checkpoint; batches() serves the rest of this epoch; save() writes checkpoint.pt
     in the background. The clock, progress bar and loss log of one sitting are a Session's."""
 
-    def __init__(self, folder: Path, settings: dict, models: tuple, state: RunState, device: torch.device):
+    def __init__(self, folder: Path, settings: dict, models: tuple, state: TrainState, device: torch.device):
         self.folder, self.settings, self.models, self.state, self.device = folder, settings, models, state, device
         self.writer = CheckpointWriter(folder / "checkpoint.pt")
 
@@ -475,7 +231,7 @@ class Run:
         device = next(models[0].parameters()).device
         folder, existed = find_run_folder(out_dir, settings, fresh)
         state = resume(folder, settings, models, device) if existed else None
-        return cls(folder, settings, models, state or RunState(fixed_noise(sample_size, settings["z_size"],
+        return cls(folder, settings, models, state or TrainState(fixed_noise(sample_size, settings["z_size"],
                                                                            settings["seed"]).to(device)), device)
 
     @property
@@ -497,9 +253,7 @@ class Run:
             print(f"This DataLoader shuffles anew each time, so the rest of epoch {self.state.epoch + 1} comes from a "
                   "new order (some faces twice, some not at all); helpers.get_dataloader replays the order exactly.")
         for batch in itertools.islice(loader, self.state.batch, None):
-            images = batch_images(batch)
-            self.state.batch, self.state.images_seen = self.state.batch + 1, self.state.images_seen + len(images)
-            yield images.to(self.device, non_blocking=True)
+            yield batch_images(batch).to(self.device, non_blocking=True)
 
     def save(self, seconds_this_session: float) -> None:
         """Write checkpoint.pt: serialised now, written in the background (the previous one becomes .prev.pt)."""
@@ -534,7 +288,7 @@ class Session:
 
     @property
     def steps_done(self) -> int:
-        """Training steps of the whole run so far (the one under way included)."""
+        """Training steps of the whole run done so far."""
         return self.run.state.epoch * self.steps_per_epoch + self.run.state.batch
 
     def log(self, *values) -> None:

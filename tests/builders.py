@@ -15,7 +15,7 @@ from PIL import Image
 
 import helpers
 from benchmarks.notebook import load_notebook_code
-from facegen import runs
+from facegen import checkpoints
 
 ROOT = Path(helpers.__file__).resolve().parent
 CPU = torch.device("cpu")
@@ -139,7 +139,7 @@ def assert_is(loaded: dict | None, epoch: int) -> None:
 
 def assert_resumable(path: Path, epoch: int) -> None:
     """path holds a loadable checkpoint at the end of `epoch`."""
-    loaded = runs.load_checkpoint(path)
+    loaded = checkpoints.load_checkpoint(path)
     assert loaded is not None and loaded["epoch"] == epoch
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from facegen.runs import _write_checkpoint_bytes
+from facegen.checkpoints import _write_checkpoint_bytes
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

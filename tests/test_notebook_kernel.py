@@ -126,6 +126,18 @@ def starting_weights(learner) -> list[float]:
     return json.loads(text.strip().splitlines()[-1])
 
 
+def what_training_may_touch(learner) -> dict:
+    """The process's threads, D's and G's memory format and the optimizers' flags, in the learner's kernel."""
+    code = ("import json; print(json.dumps({'threads': torch.get_num_threads(), 'contiguous': [all(p.is_contiguous() "
+            "for p in m.parameters()) for m in (D, G)], 'capturable': [g.get('capturable', False) for o in "
+            "(d_optimizer, g_optimizer) for g in o.param_groups]}))")
+    cell = nbformat.v4.new_code_cell(code)
+    learner.nb.cells.append(cell)
+    learner.client.execute_cell(cell, len(learner.nb.cells) - 1)
+    text = "".join(o.text for o in cell.outputs if o.output_type == "stream" and o.name == "stdout")
+    return json.loads(text.strip().splitlines()[-1])
+
+
 def test_the_seed_sets_the_starting_weights_and_the_checks_do_not_change_them(start_learner):
     """The bug this replaces: check_weights_init reseeded the global generator between the cell that
     builds the networks and the one that initialises them, so seeds 0 and 1 gave the same weights."""
@@ -149,8 +161,11 @@ def test_rerunning_training_and_the_cells_above_it_one_rule_same_settings_resume
     and run them again (a new run folder, which says why; the first run's files untouched)."""
     learner.run_until("train")
     train, hyper = learner.index("train"), learner.index("hyperparameters")
+    before = what_training_may_touch(learner)
     first = learner.run(train)
     assert "Epoch   1/1" in first, first
+    assert "FastStep on cpu" in first and what_training_may_touch(learner) == before, \
+        "FastStep left the threads, a network's layout or an optimizer's flags changed"
     old = run_folder(tmp_path)
     files = {p: p.read_bytes() for p in old.iterdir() if p.is_file()}
     assert summary(tmp_path)["images_per_second"] > 0

@@ -26,7 +26,7 @@ import pytest
 import torch
 
 import helpers
-from facegen import FacegenError, pictures, runs
+from facegen import FacegenError, checkpoints, pictures, progress, runs
 from tests.builders import ROOT, TRAIN_DEFAULTS, assert_resumable, nets, one_line, random_images, run_train, scale
 
 STEPS_PER_EPOCH = 64 // 16  # run_train's default: 64 images in batches of 16
@@ -464,7 +464,7 @@ def test_kill9_during_training_then_resume(tmp_path):
     assert 0 <= redone <= DRIVER_STEPS_PER_EPOCH, f"{redone} steps redone ({steps1} + {steps2})"
     assert min(epochs_printed(run2)) >= max(epochs_printed(run1)), (epochs_printed(run1), epochs_printed(run2))
     # Nothing was lost or changed: the resumed run's losses are the uninterrupted run's.
-    for key in runs.HISTORY_KEYS[2:]:
+    for key in progress.HISTORY_KEYS[2:]:
         np.testing.assert_allclose(history[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
     # Changing the model (conv_dim 8 -> 4) between runs: a new folder, said in one line; the old run untouched.
@@ -473,7 +473,7 @@ def test_kill9_during_training_then_resume(tmp_path):
     assert "Resumed" not in run3
     summary3 = json.loads((whole / "runs" / (DRIVER_RUN + "-2") / "summary.json").read_text())
     assert summary3["epochs_completed"] == EPOCHS and summary3["resumed"] is False
-    assert runs.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["epoch"] == EPOCHS
+    assert checkpoints.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["epoch"] == EPOCHS
 
 
 def test_a_run_leaves_what_it_trained_generator_pt_and_samples_from_it(nb, tmp_path, no_loss_plot):

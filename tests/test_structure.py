@@ -9,8 +9,9 @@ FACEGEN = Path(__file__).resolve().parent.parent / "facegen"
 # each room -> the rooms it may import (facegen/__init__.py's docstring draws them); checks.* may import checks.common and
 # the checks package's own modules
 MAY_IMPORT = {
-    "settings": set(), "synthetic": set(), "dataset": {"synthetic"}, "runs": {"settings"}, "fast_step": {"settings"},
-    "pictures": {"runs"}, "fid": {"runs"}, "pretrained": {"runs"}, "notebook_errors": {"checks.common"},
+    "settings": set(), "synthetic": set(), "dataset": {"synthetic"}, "checkpoints": set(), "progress": set(), "runs": {"settings", "checkpoints", "progress"},
+    "fast_step": {"settings"},
+    "pictures": {"runs"}, "fid": {"runs"}, "pretrained": {"checkpoints"}, "notebook_errors": {"checks.common"},
     "install": set(),  # standard library only: it runs before anything is installed
 }
 

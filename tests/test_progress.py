@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from facegen import runs
-from facegen.runs import StopRequest
+from facegen import checkpoints, progress, runs
+from facegen.progress import StopRequest
 from helpers import FacegenError
 from tests.builders import one_line, run_train
 
@@ -23,15 +23,15 @@ from tests.builders import one_line, run_train
 # --- The progress bar ------------------------------------------------------------------------------
 
 def test_a_time_bounded_bar_counts_seconds_up_to_the_limit():
-    clock = runs.Clock(max_minutes=0.5)
-    with runs.ProgressBar(clock, steps_done=0, total_steps=40 * 1000) as bar:
+    clock = progress.Clock(max_minutes=0.5)
+    with progress.ProgressBar(clock, steps_done=0, total_steps=40 * 1000) as bar:
         assert bar.bar.total == 30 and bar.bar.unit == "s", "the total is the time limit, not the run's steps"
         bar.advance()
         assert 0 <= bar.bar.n <= 30
 
 
 def test_an_epoch_bounded_bar_counts_steps_from_where_the_run_stands():
-    with runs.ProgressBar(runs.Clock(None), steps_done=5, total_steps=12) as bar:
+    with progress.ProgressBar(progress.Clock(None), steps_done=5, total_steps=12) as bar:
         assert (bar.bar.total, bar.bar.n, bar.bar.unit) == (12, 5, "step")
         bar.advance()
         assert bar.bar.n == 6
@@ -83,7 +83,7 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path, mo
     # 64 images, batch 16: 4 steps an epoch, logged every 2; the 6th step diverges. Checkpoints are
     # written in the background: caught between moving checkpoint.pt to .prev.pt and the new one
     # landing, the message must still find the checkpoint.
-    write = runs._write_checkpoint_bytes
+    write = checkpoints._write_checkpoint_bytes
 
     def slow_write(path, buffer):
         if path.exists():
@@ -94,10 +94,10 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path, mo
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
     one_line(e, "diverged", "checkpoint.pt", "learning rate")
-    saved = runs.load_checkpoint(tmp_path / "runs" / "batch16-lr0.0002-seed0" / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(tmp_path / "runs" / "batch16-lr0.0002-seed0" / "checkpoint.pt")
     assert saved is not None and saved["epoch"] == 1 and saved["images_seen"] == 4 * 16
     assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point()), "NaN weights saved"
-    assert all(np.isfinite(saved["history"][k]).all() for k in runs.HISTORY_KEYS[2:])
+    assert all(np.isfinite(saved["history"][k]).all() for k in progress.HISTORY_KEYS[2:])
     assert not (tmp_path / "runs" / "batch16-lr0.0002-seed0" / "summary.json").exists()
 
 
@@ -203,7 +203,7 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
     assert result.summary["stopped_by"] == "stop"
     assert started_at_stop <= steps <= started_at_stop + 1, \
         f"Stop came during step {started_at_stop}, yet {steps} steps ran: it should stop after the step under way"
-    saved = runs.load_checkpoint(result.folder / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(result.folder / "checkpoint.pt")
     assert saved["epoch"] * steps_per_epoch + saved["batch"] == steps, "the checkpoint must hold the steps done"
     assert saved["images_seen"] == steps * 16
 

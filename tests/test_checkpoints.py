@@ -18,7 +18,7 @@ import torch
 
 import helpers
 import facegen
-from facegen import runs
+from facegen import checkpoints
 from helpers import FacegenError
 from tests import checkpoint_files, other_generators
 from tests.builders import ASSET_CONV_DIM, ROOT, Killed, assert_is, assert_resumable, files_under, one_line, run_train, state
@@ -110,7 +110,7 @@ def test_truncated_checkpoint_falls_back_to_previous(tmp_path, capsys):
     checkpoint_files.save_checkpoint(path, state(1))
     checkpoint_files.save_checkpoint(path, state(2))
     path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
-    assert_is(runs.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     out = capsys.readouterr().out
     assert "checkpoint.pt" in out and "unreadable" in out, out
 
@@ -121,7 +121,7 @@ def test_unreadable_checkpoint_means_start_fresh_and_says_so(tmp_path, capsys, p
     path.write_bytes(b"PK\x03\x04 this was a checkpoint once")
     if previous == "also-corrupt":
         path.with_suffix(".prev.pt").write_bytes(b"\x80\x02garbage")
-    assert runs.load_checkpoint(path) is None
+    assert checkpoints.load_checkpoint(path) is None
     out = capsys.readouterr().out
     assert "checkpoint.pt" in out and "unreadable" in out, out
     assert "fresh" in out.lower(), f"the learner should be told training starts from scratch: {out!r}"
@@ -170,12 +170,12 @@ def test_kill_during_checkpoint_write_keeps_a_good_checkpoint(tmp_path, monkeypa
         _fail_on(m, point, Killed())
         with pytest.raises(Killed):
             checkpoint_files.save_checkpoint(path, state(2))
-    loaded = runs.load_checkpoint(path)
+    loaded = checkpoints.load_checkpoint(path)
     assert loaded is not None and loaded["epoch"] in (1, 2), "the previous checkpoint was lost"
     assert_is(loaded, loaded["epoch"])
     # The next save works and wins.
     checkpoint_files.save_checkpoint(path, state(3))
-    assert_is(runs.load_checkpoint(path), 3)
+    assert_is(checkpoints.load_checkpoint(path), 3)
 
 
 WRITER = """
@@ -213,9 +213,9 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert_is(runs.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     checkpoint_files.save_checkpoint(path, state(3))
-    assert_is(runs.load_checkpoint(path), 3)
+    assert_is(checkpoints.load_checkpoint(path), 3)
 
 
 # --- A full disk, a read-only folder ---------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_full_disk_while_saving_checkpoint(tmp_path, monkeypatch, point):
         with pytest.raises(FacegenError) as e:
             checkpoint_files.save_checkpoint(path, state(2))
     one_line(e, "checkpoint", "No space left", "disk space")
-    assert_is(runs.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     assert files_under(tmp_path) == before, "a failed save must leave no partial files behind"
 
 
@@ -245,7 +245,7 @@ def test_full_disk_during_training(nb, tmp_path, monkeypatch):
         with pytest.raises(FacegenError) as e:
             run_train(nb, tmp_path, epochs=2)
     one_line(e, "checkpoint", "No space left")
-    saved = runs.load_checkpoint(first.folder / "checkpoint.pt")
+    saved = checkpoints.load_checkpoint(first.folder / "checkpoint.pt")
     assert saved is not None and saved["epoch"] == 1, "the checkpoint of epoch 1 must survive"
     result = run_train(nb, tmp_path, epochs=2)  # space again: it resumes and finishes
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 2
@@ -268,7 +268,7 @@ def test_read_only_output_folder(tmp_path):
         with pytest.raises(FacegenError) as e:
             checkpoint_files.save_checkpoint(path, state(2))
         one_line(e, "checkpoint", "Permission denied")
-        assert_is(runs.load_checkpoint(path), 1)
+        assert_is(checkpoints.load_checkpoint(path), 1)
     finally:
         out.chmod(0o700)
 
@@ -292,7 +292,7 @@ def test_permission_denied_while_saving(tmp_path, monkeypatch):
         helpers.write_json(tmp_path / "summary.json", {"a": 1})
     one_line(e, "summary.json", "Permission denied")
     monkeypatch.undo()
-    assert_is(runs.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
 
 
 # --- Untrusted files ----------------------------------------------------------------------------------------
@@ -324,12 +324,12 @@ def test_the_malicious_pickle_really_runs_code(tmp_path):
 def test_malicious_checkpoint_is_refused(tmp_path, capsys):
     marker = tmp_path / "pwned"
     path = evil_file(tmp_path / "checkpoint.pt", marker)
-    assert runs.load_checkpoint(path) is None
+    assert checkpoints.load_checkpoint(path) is None
     assert not marker.exists(), "loading the checkpoint ran its code"
     assert "checkpoint.pt" in capsys.readouterr().out
     # With a good previous checkpoint, that one is used instead.
     torch.save(state(1), path.with_suffix(".prev.pt"))
-    assert_is(runs.load_checkpoint(path), 1)
+    assert_is(checkpoints.load_checkpoint(path), 1)
     assert not marker.exists()
 
 

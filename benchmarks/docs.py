@@ -1,0 +1,94 @@
+"""Write the measured tables of docs/*.md from benchmarks/results/*.json: one command after a benchmark.
+
+    .venv/bin/python -m benchmarks.docs            # rewrite every table between its markers
+    .venv/bin/python -m benchmarks.docs --check    # exit 1 if a doc does not hold what its JSON says
+
+A doc asks for a table with `<!-- table: NAME -->` and `<!-- /table -->` on lines of their own; what lies
+between is replaced by the table from benchmarks/results/NAME.json and a line saying when and where it
+was measured and the command that measures it again. A JSON file holds `date`, `machine` and `command`,
+and either `columns` and `rows` (a table as measured) or the runs a benchmark wrote (RENDER knows those).
+Standard library only.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS, DOCS = ROOT / "benchmarks" / "results", ROOT / "docs"
+MARKED = re.compile(r"(<!-- table: (\w+) -->\n).*?(<!-- /table -->)", re.S)
+
+
+def table(columns: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def recipe_sweep_faces(d: dict) -> tuple[list, list]:
+    """FID and minutes against faces seen, per recipe, seeds side by side."""
+    runs, epochs = d["runs"], d["epochs"]
+    faces = {e: next(r["faces"] for r in runs if r["epochs"] == e) for e in epochs}
+    rows = []
+    for recipe in dict.fromkeys(r["recipe"] for r in runs):
+        cell = {(r["epochs"], r["seed"]): r for r in runs if r["recipe"] == recipe}
+        seeds = sorted({s for _, s in cell})
+        for what, key, fmt in (("FID", "fid", "{:.1f}"), ("minutes here", "minutes", "{:.2f}")):
+            label = f"{recipe}: {what}, seeds {' / '.join(map(str, seeds))}" if what == "FID" else what
+            rows.append([label] + [" / ".join(fmt.format(cell[e, s][key]) for s in seeds) for e in epochs])
+    return ["faces seen (about)"] + [f"{faces[e]:,}" for e in epochs], rows
+
+
+def cpu_threads(d: dict) -> tuple[list, list]:
+    """images/s before (the default threads, fp32) and after (the tuning), per condition of the cores."""
+    rows = []
+    for condition in dict.fromkeys(r["condition"] for r in d["runs"]):
+        before = [r for r in d["runs"] if r["condition"] == condition and not r["tuned"]]
+        after = [r for r in d["runs"] if r["condition"] == condition and r["tuned"]]
+        kept = {f"{r['threads']} thread{'s' * (r['threads'] > 1)}, {r['precision']}" for r in after}
+        rows.append([condition, " / ".join(f"{r['images_per_second']:,.0f}" for r in before),
+                     " / ".join(f"{r['images_per_second']:,.0f}" for r in after) + f" ({', '.join(sorted(kept))})",
+                     " / ".join(f"{a['images_per_second'] / b['images_per_second']:.2f}" for a, b in zip(after, before))])
+    return ["the cores", "before", "after (what it kept)", "after / before"], rows
+
+
+def autograde(d: dict) -> tuple[list, list]:
+    return (["route", "submissions", f"with {d['images_per_folder']} images beside the notebook", "all", "a submission",
+             "trained"],
+            [[d.get("route", "nbgrader autograde"), d["students"], d["with_an_image_folder"],
+              f"{d['seconds']:.0f} s ({d['seconds'] / 60:.1f} minutes)", f"{d['seconds_per_submission']} s",
+              ", ".join(d["trained"]) or "none"]])
+
+
+RENDER = {"recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
+          "autograde_40_button": autograde}
+
+
+def rendered(name: str) -> str:
+    d = json.loads((RESULTS / f"{name}.json").read_text())
+    columns, rows = (d["columns"], d["rows"]) if "rows" in d else RENDER[name](d)
+    return (f"{table(columns, rows)}\n\n*Measured {d['date']} on {d['machine']}. Rerun: `{d['command']}` "
+            f"(`benchmarks/results/{name}.json`).*\n")
+
+
+def written() -> dict[Path, str]:
+    """Each doc with a table marker, as its JSON files say it should read."""
+    return {path: MARKED.sub(lambda m: m[1] + rendered(m[2]) + m[3], path.read_text())
+            for path in sorted(DOCS.glob("*.md")) if MARKED.search(path.read_text())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    stale = [path for path, text in written().items() if path.read_text() != text]
+    if "--check" in (sys.argv[1:] if argv is None else argv):
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} does not hold what benchmarks/results says: run python -m benchmarks.docs")
+        return 1 if stale else 0
+    for path in stale:
+        path.write_text(written()[path])
+        print(f"Wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
