@@ -43,6 +43,15 @@ def image_folder(folder: Path, n: int) -> None:
         Image.new("RGB", (64, 64), (i % 256, 80, 160)).save(faces / f"{i:06d}.jpg")
 
 
+def first_error_of(notebook_text: str) -> str | None:
+    """The first error an autograded notebook shows (ename: evalue), or None."""
+    for cell in json.loads(notebook_text)["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output['ename']}: {output['evalue']}"[:300]
+    return None
+
+
 def cpu_name() -> str:
     """The CPU's model name as lscpu prints it (else the platform's processor)."""
     try:
@@ -113,17 +122,20 @@ def main() -> None:
             if done.returncode:
                 sys.exit(f"autograde failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         seconds = time.perf_counter() - start
-        trained = [p.parent.parent.name for p in (course / "autograded").glob(f"*/{ASSIGNMENT}/{NOTEBOOK.name}")
-                   if "nothing was trained here" not in p.read_text()]
+        graded = {p.parent.parent.name: p.read_text() for p in (course / "autograded").glob(f"*/{ASSIGNMENT}/*.ipynb")}
+        trained = sorted(name for name, text in graded.items() if "nothing was trained here" not in text)
+        not_graded = sorted(f"student{i:02d}" for i in range(args.students) if f"student{i:02d}" not in graded)
+        first_error = {name: first_error_of(graded[name]) for name in trained}
     result = {"route": "the Formgrader's Autograde button" if args.button else "nbgrader autograde", "students": args.students, "with_an_image_folder": len(range(0, args.students, 4)),
               "images_per_folder": args.images, "seconds": round(seconds, 1),
               "seconds_per_submission": round(seconds / args.students, 1), "trained": trained,
+              "not_graded": not_graded, "first_error": first_error,
               "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d"),
               "machine": f"{os.cpu_count()} cores of {cpu_name()}, nbgrader 0.9.6, the solution notebook",
               "command": "python -m benchmarks.autograde_time" + (" --button" if args.button else "")}
     print(f"{result['route']}: {args.students} submissions ({result['with_an_image_folder']} with {args.images} images "
           f"beside the notebook): {seconds:.0f} s, {result['seconds_per_submission']} s a submission; "
-          f"{'none' if not trained else len(trained)} trained")
+          f"{'none' if not trained else len(trained)} trained, {len(not_graded)} not graded")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,22 @@ def test_safe_extract_of_a_good_zip(tmp_path):
     written = extract.safe_extract(z, tmp_path / "t")
     assert sorted(p.relative_to((tmp_path / "t").resolve()).as_posix() for p in written) == \
         ["faces/a/000001.jpg", "faces/b.jpg"]
+
+
+def test_the_docs_hold_what_the_results_say_and_notice_a_changed_number(tmp_path, monkeypatch, capsys):
+    """docs/*.md's measured tables are written from benchmarks/results/*.json (python -m benchmarks.docs)."""
+    from benchmarks import docs
+
+    assert docs.main(["--check"]) == 0, capsys.readouterr().out
+    results, pages = tmp_path / "results", tmp_path / "docs"
+    shutil.copytree(docs.RESULTS, results)
+    shutil.copytree(docs.DOCS, pages)
+    monkeypatch.setattr(docs, "RESULTS", results)
+    monkeypatch.setattr(docs, "DOCS", pages)
+    monkeypatch.setattr(docs, "ROOT", tmp_path)
+    gpu = json.loads((results / "gpu_h200.json").read_text())
+    gpu["rows"][0][1] = "45,001"
+    (results / "gpu_h200.json").write_text(json.dumps(gpu))
+    assert docs.main(["--check"]) == 1 and "results.md" in capsys.readouterr().out
+    assert docs.main([]) == 0 and "| 45,001 |" in (pages / "results.md").read_text()
+    assert docs.main(["--check"]) == 0
