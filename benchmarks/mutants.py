@@ -117,6 +117,10 @@ def main() -> None:
     rng = random.Random(args.seed)
     results = []
     for module in GUARDS:
+        baseline = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider",
+                                   *GUARDS[module]], cwd=ROOT, capture_output=True, text=True)
+        if baseline.returncode:  # a failing guard would "catch" every mutant
+            sys.exit(f"the tests guarding {module} fail without a mutant:\n{baseline.stdout[-2000:]}")
         found = sites(ast.parse((ROOT / module).read_text()))
         for index, what, line in rng.sample(found, min(args.per_module, len(found))):
             result = run_one(module, index, what, line, args.timeout)
