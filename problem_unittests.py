@@ -165,11 +165,11 @@ def check_dataloader(loader, image_size: int = 32) -> None:
     "    nn.Flatten(), nn.Linear(___, 1),\n)\n# in forward: return self.net(x)\n```"))
 @checked
 def check_discriminator(Discriminator, device="cpu", image_size: int = 32) -> None:
-    """D maps (B, 3, S, S) to (B, 1) logits (S = image_size), for several batch sizes (2 included) and conv_dims."""
+    """D maps (B, 3, S, S) to (B, 1) logits (S = image_size), for two batch sizes (2 included) and conv_dims."""
     sizes = {}
     for conv_dim in (64, 32):
         D = _run(f"Discriminator(conv_dim={conv_dim})", Discriminator, conv_dim).to(device)
-        for batch_size in (2, 16, 64):
+        for batch_size in (2, 16):  # a hard-coded batch size fails one of them
             x = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
             with networks.watch_linears(D) as wrong_sizes:  # names the nn.Linear that gets the wrong size
                 out = _run(f"Discriminator(conv_dim={conv_dim}) on a batch of {batch_size}", D, x,

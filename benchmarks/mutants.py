@@ -37,6 +37,8 @@ GUARDS = {
     "problem_unittests.py": ["tests/test_problem_unittests.py", "tests/test_learners.py"],
     ".ci/make_student.py": ["tests/test_student_notebook.py"],
 }
+# the development tier's way (.ci/dev.sh), one process: stop at the first failure
+PYTEST = ["-x", "-q", "-m", "not slow", "-p", "no:nbval", "-p", "no:cacheprovider", "-o", "addopts="]
 FLIP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
         ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
 BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult}
@@ -94,7 +96,7 @@ def run_one(module: str, index: int, what: str, line: int, timeout: int) -> dict
         path.write_text(mutate(original, index))
         start = time.perf_counter()
         try:
-            done = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider",
+            done = subprocess.run([sys.executable, "-m", "pytest", *PYTEST,
                                    *GUARDS[module]], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
             caught = done.returncode != 0
             by = next((x.split(" - ")[0].removeprefix("FAILED ") for x in done.stdout.splitlines()
@@ -117,7 +119,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     results = []
     for module in GUARDS:
-        baseline = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-m", "not slow", "-p", "no:cacheprovider",
+        baseline = subprocess.run([sys.executable, "-m", "pytest", *PYTEST,
                                    *GUARDS[module]], cwd=ROOT, capture_output=True, text=True)
         if baseline.returncode:  # a failing guard would "catch" every mutant
             sys.exit(f"the tests guarding {module} fail without a mutant:\n{baseline.stdout[-2000:]}")

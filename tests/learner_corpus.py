@@ -11,6 +11,7 @@ the judged mistake's pattern for a piece judged a mistake.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import io
@@ -36,8 +37,10 @@ def held_back(name: str) -> bool:
     return not name.startswith("made_up_") and hashlib.sha256(name.encode()).hexdigest()[0] in "012"
 
 
+@functools.lru_cache(maxsize=None)
 def load(name: str):
-    """The case's module: its pieces, SOURCE, VERDICTS and JUDGEMENT."""
+    """The case's module: its pieces, SOURCE, VERDICTS and JUDGEMENT (loaded once: every check builds its own
+    networks from its classes)."""
     spec = importlib.util.spec_from_file_location(f"learners.{name}", CORPUS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -14,6 +14,7 @@ from facegen import fast_step
 from tests.builders import CPU, TRAIN_DEFAULTS, nets, random_images, run_train, tiny
 
 
+@pytest.mark.slow
 def test_bf16_on_the_cpu_learns_what_fp32_learns(nb, tmp_path):
     """Two epochs of small nets (conv_dim 16) on fixed random images, seed 0, in fp32 and in bf16."""
     fp32, bf16 = (run_train(nb, tmp_path / precision, epochs=2, conv_dim=16, n_images=256, batch_size=32,

@@ -36,6 +36,7 @@ TRAINED = [name for name in corpus.case_names()
            if any(corpus.load(name).VERDICTS.get(step) == "pass" for step in ("discriminator", "generator", "train_step"))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINED)
 def test_what_passes_the_checks_trains_under_faststep(name):
     """Every D, G and train_step of the corpus that passes its check trains: a few FastStep steps (channels-last,

@@ -58,6 +58,7 @@ def with_mistakes(text: str) -> str:
     return text
 
 
+@pytest.mark.slow
 def test_the_nbgrader_metadata_is_current():
     assert subprocess.run([sys.executable, str(ROOT / ".ci" / "nbgrader_metadata.py"), "--check"]).returncode == 0
 

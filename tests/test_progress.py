@@ -1,4 +1,4 @@
-"""facegen/runs.py, the run as it trains: the progress bar, the loss log (a NaN stops training), and
+"""facegen/progress.py, the run as it trains: the progress bar, the loss log (a NaN stops training), and
 Stop (Ctrl-C) ending a step cleanly."""
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from facegen import checkpoints, progress, runs
+from facegen import checkpoints, progress
 from facegen.progress import StopRequest
 from helpers import FacegenError
 from tests.builders import one_line, run_train
 
 # === The progress bar and the loss log ============================================================
-# facegen/runs.py: the Clock, the ProgressBar (honest about what this call will do) and the LossLog
+# facegen/progress.py: the Clock, the ProgressBar (honest about what this call will do) and the LossLog
 # (a NaN or infinite loss stops training in one line, keeping the last good checkpoint).
 
 # --- The progress bar ------------------------------------------------------------------------------
@@ -41,14 +41,14 @@ def test_an_epoch_bounded_bar_counts_steps_from_where_the_run_stands():
 def bars(monkeypatch):
     """The (total, unit) of every progress bar train() opens."""
     opened = []
-    real_tqdm = runs.tqdm
+    real_tqdm = progress.tqdm
 
     def recording_tqdm(*args, **kwargs):
         bar = real_tqdm(*args, **kwargs)
         opened.append((bar.total, bar.unit))
         return bar
 
-    monkeypatch.setattr(runs, "tqdm", recording_tqdm)
+    monkeypatch.setattr(progress, "tqdm", recording_tqdm)
     return opened
 
 
@@ -90,7 +90,7 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path, mo
             os.replace(path, path.with_suffix(".prev.pt"))
         time.sleep(0.5)
         write(path, buffer)
-    monkeypatch.setattr(runs, "_write_checkpoint_bytes", slow_write)
+    monkeypatch.setattr(checkpoints, "_write_checkpoint_bytes", slow_write)
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
     one_line(e, "diverged", "checkpoint.pt", "learning rate")
