@@ -2,7 +2,7 @@
 each one. A mutant that no test catches (a survivor) is a bug the tests would let through, or a change that
 does not change behaviour; each survivor is fixed by a test or explained (docs/testing.md).
 
-    .venv/bin/python -m benchmarks.mutants                       # 60 mutants, seed 0
+    .venv/bin/python -m benchmarks.mutants                       # 5 mutants in each of 12 modules, seed 0
     .venv/bin/python -m benchmarks.mutants --per-module 4 --seed 1 --json benchmarks/results/mutants.json
 
 Mutants are drawn at random (the seed) from every site in the modules below where one of these applies:
@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # module -> the test files that guard it
 GUARDS = {
     "helpers.py": ["tests/test_helpers.py", "tests/test_runs.py"],
-    "facegen/runs.py": ["tests/test_runs.py", "tests/test_runs_checkpoints.py", "tests/test_runs_progress.py"],
+    "facegen/runs.py": ["tests/test_runs.py", "tests/test_checkpoints.py", "tests/test_progress.py"],
+    "facegen/checkpoints.py": ["tests/test_checkpoints.py", "tests/test_runs.py"],
+    "facegen/progress.py": ["tests/test_progress.py", "tests/test_runs.py"],
     "facegen/dataset.py": ["tests/test_dataset.py"],
     "facegen/settings.py": ["tests/test_settings.py"],
     "facegen/fast_step.py": ["tests/test_fast_step.py"],
@@ -111,7 +113,7 @@ def run_one(module: str, index: int, what: str, line: int, timeout: int) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per-module", type=int, default=6)
+    parser.add_argument("--per-module", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=300, help="seconds a mutant's tests may take")
     parser.add_argument("--json", type=Path)

@@ -191,7 +191,7 @@ def read_environment(environ=None, **cell) -> Config:
     for name in sorted(n for n in environ if n.upper().startswith("FACEGEN_") and n not in known):
         nearest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.5)
         raise FacegenError(f"{name} is not a setting" + (f": did you mean {nearest[0]}?" if nearest else "") +
-                           " The settings are in docs/outputs.md (and the notebook's Appendix A).")
+                           " The settings are listed in docs/outputs.md.")
     values = {name: environ.get(variable[name], cell.get(name, p.default)) for name, p in defaults.items()}
     for name in CELL:
         if variable[name] in environ and name in cell:

@@ -477,3 +477,32 @@ def test_a_recipe_key_train_does_not_know_or_no_epochs_is_refused_in_one_line(re
 
 def test_a_recipe_takes_the_defaults_for_what_it_leaves_out():
     assert helpers.read_recipe({"epochs": 3, "smooth": False}) == {**helpers.RECIPE, "epochs": 3, "smooth": False}
+
+
+def test_keep_results_keeps_a_trained_runs_pictures_and_summary_and_a_pretrained_result_changes_nothing(
+        tmp_path, capsys, monkeypatch):
+    """The cell above the reflection: a trained run's samples, losses and summary go into my_results/ (they go
+    with a submission), and are shown; a result that trained nothing here leaves my_results/ as it was."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda image: shown.append(image))
+    run, mine = tmp_path / "runs" / "run0", tmp_path / "my_results"
+    run.mkdir(parents=True)
+    (run / "samples.png").write_bytes(b"the run's faces")
+    (run / "losses.png").write_bytes(b"the run's losses")
+    helpers.write_json(run / "summary.json", {"images_seen": 82752, "epochs_completed": 3, "seconds_training": 300.2,
+                                              "device": "cpu", "fid": 110.62, "fid_samples": 300})
+    trained = runs.TrainResult({}, [], torch.zeros(1), {"images_seen": 82752}, None, run)
+    helpers.keep_results(trained, mine)
+    out = capsys.readouterr().out
+    assert (mine / "samples.png").read_bytes() == b"the run's faces" and (mine / "summary.json").exists()
+    assert "Your run: 82,752 faces seen, 3 epoch(s), 5.0 minutes of training on cpu, FID 110.6 (300 samples)." in out
+    assert [image.data for image in shown] == [b"the run's faces", b"the run's losses"]
+    (run / "samples.png").write_bytes(b"the autograder's faces")
+    pretrained = runs.TrainResult({}, [], torch.zeros(1), {"trained_here": False}, None, run)
+    helpers.keep_results(pretrained, mine)
+    assert (mine / "samples.png").read_bytes() == b"the run's faces", "a pretrained result replaced the student's"
+    assert "Nothing was trained here" in capsys.readouterr().out
+    helpers.keep_results(pretrained, tmp_path / "none")
+    assert "holds no results yet" in capsys.readouterr().out and not (tmp_path / "none").exists()
