@@ -23,6 +23,7 @@ No module here imports helpers.py; helpers.py imports from here.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -53,9 +54,9 @@ def short_digest(data: bytes) -> str:
 def write_atomically(path: Path, write: Callable) -> None:
     """Write a file via a temporary file, fsync and rename: a kill leaves the old file or the new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a file in the folder's place fails here, said below
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
@@ -65,7 +66,8 @@ def write_atomically(path: Path, write: Callable) -> None:
         raise FacegenError(f"Could not write {path} ({e.strerror or e}); the previous file, if any, is "
                            "unchanged. Free some disk space or set FACEGEN_OUT to another folder.") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # no temporary file, or no folder to hold one
+            tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -455,3 +455,16 @@ def test_a_download_is_checked_before_it_lands_and_changes_no_process_setting(sy
     assert dataset.download_dataset(dest, f"{served}/missing.zip") is None and dest.exists()
     assert "Could not download" in capsys.readouterr().out
     assert socket.getdefaulttimeout() is None
+
+
+def test_a_cache_file_of_the_wrong_shape_is_decoded_again_and_an_unwritable_cache_is_said(tmp_path, capsys):
+    source = helpers.DataSource("zip", dataset.write_synthetic_zip(tmp_path / "a.zip", n_images=12, seed=0, workers=1))
+    good = helpers.load_images(source, cache_dir=tmp_path / "cache")
+    (cached,) = (tmp_path / "cache").glob("faces-*.npy")
+    np.save(cached, np.zeros((12, 3, 16, 16), np.uint8))  # a foreign or damaged file under the right name
+    capsys.readouterr()
+    again = helpers.load_images(source, cache_dir=tmp_path / "cache")
+    assert "decoded 12" in capsys.readouterr().out and torch.equal(again, good)
+    (tmp_path / "blocked").write_text("a file where the cache folder should be")
+    assert torch.equal(helpers.load_images(source, cache_dir=tmp_path / "blocked"), good)
+    assert "(Not cached: Could not write" in capsys.readouterr().out

@@ -215,3 +215,17 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
     assert len(rest) == epochs * steps_per_epoch - steps, f"{len(rest)} steps after {steps} of {epochs * 8}"
     assert result.summary["epochs_completed"] == epochs and result.summary["stopped_by"] == "epochs"
     assert result.summary["images_seen"] == epochs * steps_per_epoch * 16
+
+
+def test_the_progress_bar_shows_the_logged_losses_and_a_resumed_run_counts_all_its_training_time(
+        nb, tmp_path, monkeypatch, no_loss_plot):
+    shown = []
+    real_show = progress.ProgressBar.show
+    monkeypatch.setattr(progress.ProgressBar, "show", lambda bar, **v: shown.append(v) or real_show(bar, **v))
+    first = run_train(nb, tmp_path, epochs=1)
+    h = first.history
+    assert shown[-1] == {"d_loss": f"{h['d_loss'][-1]:.3f}", "g_loss": f"{h['g_loss'][-1]:.3f}"}
+    resumed = run_train(nb, tmp_path, epochs=2)
+    assert resumed.summary["seconds_training"] > first.summary["seconds_training"]
+    assert resumed.summary["seconds_training"] == pytest.approx(
+        first.summary["seconds_training"] + resumed.summary["seconds_this_session"], abs=0.15)

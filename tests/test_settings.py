@@ -227,3 +227,9 @@ def test_cuda_precision_is_bf16_only_from_compute_capability_8(monkeypatch, capa
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
     assert settings.pick_precision(torch.device("cuda")) == expected
+
+
+def test_the_device_is_named_in_the_summary_with_its_gpu(monkeypatch):
+    assert settings.device_name(CPU) == "cpu"
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA T4")
+    assert settings.device_name(torch.device("cuda")) == "cuda (NVIDIA T4)"
