@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import difflib
 import json
 import shutil
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from facegen import FacegenError, count_parameters, runs, write_json
+from facegen import FacegenError, count_parameters, did_you_mean, runs, write_json
 from facegen.checks.optimizers import parameters_problem
 from facegen.dataset import DataSource, find_dataset, list_image_names, load_images
 from facegen.fast_step import FastStep
@@ -196,9 +195,8 @@ def read_recipe(recipe: dict) -> dict:
     """train's recipe with the defaults filled in; a key it does not know, or no epochs, refused in one line."""
     unknown = sorted(set(recipe) - set(RECIPE))
     if unknown:
-        nearest = difflib.get_close_matches(unknown[0], RECIPE, n=1, cutoff=0.5)
-        raise FacegenError(f"train's recipe has no {unknown[0]!r}"
-                           + (f": did you mean {nearest[0]!r}?" if nearest else "") + f" It takes {', '.join(RECIPE)}.")
+        raise FacegenError(f"train's recipe has no {unknown[0]!r}{did_you_mean(unknown[0], RECIPE, repr)} "
+                           f"It takes {', '.join(RECIPE)}.")
     if recipe.get("epochs") is None:
         raise FacegenError("train's recipe needs \"epochs\": how many epochs to train.")
     return {**RECIPE, **recipe}

@@ -24,6 +24,7 @@ No module here imports helpers.py; helpers.py imports from here.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import hashlib
 import json
 import multiprocessing
@@ -73,6 +74,12 @@ def write_atomically(path: Path, write: Callable) -> None:
 def write_json(path: Path, data: dict) -> None:
     """Write a dict as pretty JSON, atomically."""
     write_atomically(Path(path), lambda f: f.write(json.dumps(data, indent=2).encode()))
+
+
+def did_you_mean(name: str, known, show: Callable = str) -> str:
+    """': did you mean X?' for the known name nearest to a misspelt one (shown by `show`), or '' when none is near."""
+    nearest = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    return f": did you mean {show(nearest[0])}?" if nearest else ""
 
 
 def count_parameters(model) -> int:

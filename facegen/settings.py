@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from facegen import FacegenError
+from facegen import FacegenError, did_you_mean
 
 
 # --- device ---------------------------------------------------------------------------------------
@@ -179,8 +179,6 @@ def read_environment(environ=None, **cell) -> Config:
     environment variables (FACEGEN_EPOCHS for epochs, ...), which override the cell in headless runs (said in
     one line when they do); what neither sets takes read_parameters' default. A FACEGEN_* name that is no setting
     (a misspelling that would be ignored) is refused in one line naming the nearest setting."""
-    import difflib
-
     environ = os.environ if environ is None else environ
     defaults = inspect.signature(read_parameters).parameters
     unknown = sorted(set(cell) - set(CELL))
@@ -189,9 +187,8 @@ def read_environment(environ=None, **cell) -> Config:
     variable = {name: f"FACEGEN_{'OUT' if name == 'out_dir' else name.upper()}" for name in defaults}
     known = (*variable.values(), *SETTINGS)
     for name in sorted(n for n in environ if n.upper().startswith("FACEGEN_") and n not in known):
-        nearest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.5)
-        raise FacegenError(f"{name} is not a setting" + (f": did you mean {nearest[0]}?" if nearest else "") +
-                           " The settings are listed in docs/outputs.md.")
+        raise FacegenError(f"{name} is not a setting{did_you_mean(name.upper(), known)} The settings are listed in "
+                           "docs/outputs.md.")
     values = {name: environ.get(variable[name], cell.get(name, p.default)) for name, p in defaults.items()}
     for name in CELL:
         if variable[name] in environ and name in cell:
