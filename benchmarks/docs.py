@@ -61,8 +61,20 @@ def autograde(d: dict) -> tuple[list, list]:
               ", ".join(d["trained"]) or "none"]])
 
 
+def mutants(d: dict) -> tuple[list, list]:
+    """Per module: mutants, caught, and the survivors (line: mutant)."""
+    rows = []
+    for module in dict.fromkeys(m["module"] for m in d["mutants"]):
+        mine = [m for m in d["mutants"] if m["module"] == module]
+        survived = [f"{m['line']}: {m['mutant']}" for m in mine if not m["caught"]]
+        rows.append([f"`{module}`", len(mine), len(mine) - len(survived), "; ".join(survived) or "none"])
+    total = d["mutants"]
+    rows.append(["all", len(total), sum(m["caught"] for m in total), sum(not m["caught"] for m in total)])
+    return ["module", "mutants", "caught", "survived (line: mutant)"], rows
+
+
 RENDER = {"recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
-          "autograde_40_button": autograde}
+          "autograde_40_button": autograde, "mutants": mutants}
 
 
 def rendered(name: str) -> str:

@@ -268,3 +268,21 @@ def test_training_leaves_the_threads_the_layout_and_the_optimizers_as_the_learne
         assert not any(group["capturable"] for group in opt.param_groups)
         assert all(s["step"].device.type == "cpu" for s in opt.state.values())
     d_opt.step()  # the learner's optimizers still work as plain ones
+
+
+def test_a_step_that_fails_in_bf16_is_tuned_in_fp32_alone(nb, monkeypatch, capsys):
+    """On a CPU with native bf16 the tuning would try bf16 too; a train_step that cannot run under bf16 autocast is
+    given up in bf16 before the first step, and the tuning then measures fp32 alone: it trains."""
+    monkeypatch.setattr(fast_step, "native_bf16", lambda: True)
+    monkeypatch.setattr(fast_step, "thread_options", lambda: [torch.get_num_threads()])
+
+    def fp32_only(*args):
+        if torch.is_autocast_enabled("cpu"):
+            raise RuntimeError("this op has no bf16 kernel")
+        return nb["train_step"](*args)
+    D, G, d_opt, g_opt = nets(nb)
+    step = helpers.FastStep(fp32_only, D, G, CPU, "auto")
+    for i in range(fast_step.CpuTuning.WARMUP + fast_step.CpuTuning.TIMED + 2):
+        step(D, G, d_opt, g_opt, random_images(8, seed=i).float() / 127.5 - 1, 100, True)
+    assert step.tuning.kept[1] == "fp32" and step.precision == "fp32"
+    assert "fails in bf16 (RuntimeError: this op has no bf16 kernel), so it runs in fp32" in capsys.readouterr().out
