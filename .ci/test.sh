@@ -6,4 +6,6 @@ export FACEGEN_QUICK=1
 FACEGEN_OUT=$(mktemp -d)
 export FACEGEN_OUT
 trap 'rm -rf "$FACEGEN_OUT"' EXIT
-MPLBACKEND=agg .venv/bin/python -m pytest "$@"
+# Two workers of one thread each (tiny networks gain little from threads, much from a second process); each
+# test file runs in one worker, so a file's fixtures (nbgrader's course, a kernel) are made once.
+OMP_NUM_THREADS=1 MPLBACKEND=agg .venv/bin/python -m pytest -n 2 --dist loadfile "$@"

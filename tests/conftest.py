@@ -6,6 +6,7 @@ tests/builders.py.
 """
 from __future__ import annotations
 
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -91,6 +92,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_sessionfinish(session):
+    """In a pytest-xdist worker (the test commands run two): hand the corpus's outcomes to the main process."""
+    corpus = sys.modules.get("tests.learner_corpus")
+    if hasattr(session.config, "workeroutput") and corpus is not None:
+        session.config.workeroutput["corpus_outcomes"] = [dataclasses.astuple(o) for o in corpus.OUTCOMES]
+
+
+def pytest_testnodedown(node, error):
+    """pytest-xdist's hook in the main process: gather a worker's corpus outcomes for the summary."""
+    from tests import learner_corpus as corpus
+
+    corpus.OUTCOMES.extend(corpus.Outcome(*o) for o in getattr(node, "workeroutput", {}).get("corpus_outcomes", []))
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -84,6 +84,7 @@ def shell(line: str, cwd: Path, env: dict) -> None:
 # What the solution's student trained: my_results/ as the cell above the reflection keeps it (a picture of
 # one colour, a summary with a count no other run has), so the grading page can be searched for it.
 OWN_SAMPLES = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGM4KRgLAALeATjQBq1WAAAAAElFTkSuQmCC")
+OWN_LOSSES = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAD0lEQVR4nGMUPBnLwMAAAAXVATkLSIlDAAAAAElFTkSuQmCC")
 OWN_SUMMARY = {"images_seen": 82752, "epochs_completed": 3, "seconds_training": 300.2, "device": "cpu"}
 
 
@@ -100,6 +101,7 @@ def submit(home: Path, student: str, text: str, env: dict) -> None:
         for folder in ("my_results", "outputs/runs/run0", ".venv"):
             (desk / ASSIGNMENT / folder).mkdir(parents=True)
             (desk / ASSIGNMENT / folder / "samples.png").write_bytes(OWN_SAMPLES)
+        (desk / ASSIGNMENT / "my_results" / "losses.png").write_bytes(OWN_LOSSES)
         (desk / ASSIGNMENT / "my_results" / "summary.json").write_text(json.dumps(OWN_SUMMARY))
     shell(f"nbgrader submit {ASSIGNMENT} --course {COURSE} --student={student}", desk, env | {"HOME": str(desk)})
 
@@ -142,6 +144,7 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
                 "the grading page does not show the reflection's mark scheme"
             if submission["student"] == "solution":  # the student's own results beside the answer
                 assert base64.b64encode(OWN_SAMPLES).decode() in page, "the grading page lacks the student's samples"
+                assert base64.b64encode(OWN_LOSSES).decode() in page, "the grading page lacks the student's loss plot"
                 assert "82,752 faces seen" in page, "the grading page lacks the student's summary"
             if submission["student"] == "release":  # the Formgrader's Autograde button, as its page presses it
                 start = time.perf_counter()
