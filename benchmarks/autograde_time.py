@@ -14,6 +14,7 @@ so the image folders reach autograde even though the course's ignore list keeps 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -61,35 +62,47 @@ def cpu_name() -> str:
         return platform.processor() or platform.machine()
 
 
-def press_autograde(course: Path, students: list[str], env: dict) -> None:
-    """The Formgrader's Autograde button for each student: POST /formgrader/api/submission/A/S/autograde."""
+@contextlib.contextmanager
+def formgrader(course: Path, env: dict):
+    """`jupyter lab` started in the course directory, as a teacher starts it; yields api(path, body=None,
+    method=None): what the Formgrader's pages ask of its server (JSON for /formgrader/api, else the page)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    token = "autograde-time"
+    token, base = "facegen-formgrader", f"http://127.0.0.1:{port}"
+    as_root = ["--allow-root"] if os.getuid() == 0 else []  # CI's containers run as root; a teacher does not
     lab = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-                            f"--IdentityProvider.token={token}", *(["--allow-root"] if os.getuid() == 0 else [])],
-                           cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            f"--IdentityProvider.token={token}", *as_root],
+                           cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    def post(path: str) -> dict:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=b"{}", method="POST",
-                                         headers={"Authorization": f"token {token}"})
+    def api(path: str, body: dict | None = None, method: str | None = None):
+        request = urllib.request.Request(base + path, method=method or ("GET" if body is None else "PUT"),
+                                         headers={"Authorization": f"token {token}"},
+                                         data=None if body is None else json.dumps(body).encode())
         with urllib.request.urlopen(request, timeout=600) as response:
-            return json.loads(response.read())
+            return json.loads(response.read() or "null") if path.startswith("/formgrader/api") else response.read()
     try:
         for _ in range(240):
             try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=5)
+                api("/api/status")
                 break
             except OSError:
+                if lab.poll() is not None:
+                    raise RuntimeError(f"jupyter lab stopped:\n{lab.stderr.read()}") from None
                 time.sleep(0.5)
-        for student in students:
-            done = post(f"/formgrader/api/submission/{ASSIGNMENT}/{student}/autograde")
-            if not done["success"]:
-                sys.exit(f"the button failed for {student}:\n{done.get('error') or done.get('log')}")
+        yield api
     finally:
         lab.terminate()
         lab.wait(timeout=30)
+
+
+def press_autograde(course: Path, students: list[str], env: dict) -> None:
+    """The Formgrader's Autograde button for each student: POST /formgrader/api/submission/A/S/autograde."""
+    with formgrader(course, env) as api:
+        for student in students:
+            done = api(f"/formgrader/api/submission/{ASSIGNMENT}/{student}/autograde", {}, method="POST")
+            if not done["success"]:
+                sys.exit(f"the button failed for {student}:\n{done.get('error') or done.get('log')}")
 
 
 def main() -> None:

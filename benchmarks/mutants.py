@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.metadata
 import json
 import os
 import random
@@ -46,11 +47,6 @@ PYTEST = ["-x", "-q", "-m", "not slow", "-p", "no:nbval", "-p", "no:cacheprovide
 FLIP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
         ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
 BINOP = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.Div, ast.Div: ast.Mult}
-
-
-def torch_version() -> str:
-    return subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"], capture_output=True,
-                          text=True).stdout.strip()
 
 
 def sites(tree: ast.AST) -> list[tuple[int, str, str]]:
@@ -142,7 +138,7 @@ def main() -> None:
     print(f"{len(results)} mutants, {len(results) - len(survivors)} caught, {len(survivors)} survived")
     if args.json:
         args.json.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "seed": args.seed,
-                                         "machine": f"{os.cpu_count()} cores of {cpu_name()}, torch {torch_version()}",
+                                         "machine": f"{os.cpu_count()} cores of {cpu_name()}, torch {importlib.metadata.version('torch')}",
                                          "command": "python -m benchmarks.mutants " + " ".join(sys.argv[1:]),
                                          "mutants": results}, indent=1) + "\n")
 

@@ -12,11 +12,9 @@ import importlib.util
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,7 @@ def _load(name: str):
 
 
 make_student, metadata = _load("make_student"), _load("nbgrader_metadata")
+from benchmarks.autograde_time import formgrader  # noqa: E402 - jupyter lab and the Formgrader's API
 ASSIGNMENT = make_student.ASSIGNMENT
 # (step, what is changed, into what, the check that must fail, what its feedback must say). Step 3's scale
 # flattens x: the visible check's inputs are flat already, so only the hidden test refuses it. Step 5 is
@@ -113,29 +112,7 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
     """`jupyter lab` in the course directory, then what the Formgrader tab does when the teacher types a
     score: its own HTTP API (find the submission, its grades, PUT the reflection's manual score). The
     Autograde button is pressed for the release as handed out too (how long it took goes into `pressed`)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token, base = "facegen-test", f"http://127.0.0.1:{port}"
-    as_root = ["--allow-root"] if os.getuid() == 0 else []  # CI's containers run as root; a teacher does not
-    lab = subprocess.Popen(["jupyter", "lab", "--no-browser", f"--port={port}", f"--IdentityProvider.token={token}",
-                            *as_root],
-                           cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-    def api(path: str, body: dict | None = None, method: str | None = None):
-        request = urllib.request.Request(base + path, method=method or ("GET" if body is None else "PUT"),
-                                         headers={"Authorization": f"token {token}"},
-                                         data=None if body is None else json.dumps(body).encode())
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or "null") if path.startswith("/formgrader/api") else response.read()
-    try:
-        for _ in range(120):
-            try:
-                api("/api/status")
-                break
-            except OSError:
-                assert lab.poll() is None, f"jupyter lab stopped:\n{lab.stderr.read()}"
-                time.sleep(0.5)
+    with formgrader(course, env) as api:
         assert b"formgrader" in api("/formgrader").lower(), "the Formgrader page did not load"
         for submission in api(f"/formgrader/api/submitted_notebooks/{ASSIGNMENT}/{NOTEBOOK}"):
             page = api(f"/formgrader/submissions/{submission['id']}/").decode()  # the page the teacher grades on
@@ -155,9 +132,6 @@ def grade_the_reflection_in_formgrader(course: Path, env: dict, scores: dict) ->
                 grades = api(f"/formgrader/api/grades?submission_id={submission['id']}")
                 reflection = next(g for g in grades if g["name"] == metadata.REFLECTION_ID)
                 api(f"/formgrader/api/grade/{reflection['id']}", {"manual_score": scores[submission["student"]]})
-    finally:
-        lab.terminate()
-        lab.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
