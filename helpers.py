@@ -34,8 +34,8 @@ from facegen.pictures import (draw_game, draw_networks, draw_training_step, near
                               plot_generator_losses, plot_losses, progress_rows, save_images, save_progress_gif,
                               show_images)
 from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
-from facegen.checkpoints import load_generator, save_generator
-from facegen.progress import HISTORY_KEYS, StopRequest
+from facegen.checkpoints import load_generator, save_checkpoint, save_generator
+from facegen.progress import HISTORY_KEYS, Progress, StopRequest
 from facegen.runs import fixed_noise, sample_images
 from facegen.settings import pick_device, read_environment, training_budget
 
@@ -216,7 +216,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     r = read_recipe(recipe)
     epochs, z_size, smooth, ema_decay = r["epochs"], r["z_size"], r["smooth"], r["ema_decay"]
     refuse_mismatched_optimizers(D, G, d_optimizer, g_optimizer)
-    steps = _steps_per_epoch(train_loader)
+    steps, device = _steps_per_epoch(train_loader), next(D.parameters()).device
     if ema_decay and update_average is None:
         raise FacegenError("a recipe with ema_decay needs train(update_average=...), the function of step 8 (or "
                            "\"ema_decay\": None)")
@@ -224,29 +224,41 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     generator_to_sample = (lambda: copy_g_buffers(average, G)) if average else (lambda: G)
     settings = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, z_size=z_size, smooth=smooth,
                                  ema_decay=ema_decay, seed=r["seed"], data=r["data"])
-    run = runs.Run.open(out_dir, settings, fresh, (D, G, d_optimizer, g_optimizer, average), r["sample_size"])
-    if run.epoch >= epochs:
-        return runs.already_complete(run, generator_to_sample())
+    folder, existed = runs.find_run_folder(out_dir, settings, fresh)  # the same settings resume their run
+    models = {"D": D, "G": G, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer, "G_average": average}
+    state = (existed and runs.resume(folder, settings, models, device)) or \
+        runs.TrainState(fixed_noise(r["sample_size"], z_size, r["seed"]).to(device))
+    if state.epoch >= epochs:
+        return runs.already_complete(state, folder, generator_to_sample())
+
+    def save():  # the checkpoint: everything needed to go on exactly where the run stands
+        save_checkpoint({"settings": settings, **{k: m.state_dict() for k, m in models.items() if m is not None},
+                         "state": state.to_dict(progress.elapsed()), **runs.random_state(device)},
+                        folder / "checkpoint.pt")
+        progress.last_save = progress.elapsed()
+
     D.train(), G.train()
-    with runs.Session(run, epochs, r["max_minutes"], steps, r["log_every"], r["checkpoint_minutes"]) as session, \
-            StopRequest() as stop, restoring(train_step):  # clock, progress bar, loss log; Stop; FastStep undone
-        while run.epoch < epochs and not (stop.requested or session.out_of_time()):
-            for real in run.batches(train_loader):  # this epoch's, after those a resumed run has done
+    with Progress(state, r["max_minutes"], steps, epochs, r["log_every"] or max(1, min(50, steps // 4)),
+                  folder / "checkpoint.pt") as progress, StopRequest() as stop, restoring(train_step):
+        while state.epoch < epochs and not (stop.requested or progress.out_of_time()):
+            for real in runs.batches(train_loader, state, device):  # this epoch's, after those already done
                 d_loss, g_loss, d_real, d_fake = train_step(D, G, d_optimizer, g_optimizer, real, z_size, smooth)
-                run.state.advance(len(real))  # one more step: the step count and the faces seen
+                state.advance(len(real))  # one more step: the step count and the faces seen
                 if average is not None:
-                    update_average(average, G, average_decay(session.steps_done, ema_decay))
-                session.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar
-                if stop.requested or session.out_of_time():
+                    update_average(average, G, average_decay(state.step, ema_decay))
+                progress.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar
+                if stop.requested or progress.out_of_time():
                     break
-                if session.checkpoint_due():  # every checkpoint_minutes
-                    session.save()
-            session.flush_log()  # the last steps' losses
-            if run.batch == steps:  # the epoch is done: samples from the fixed z; the epoch's losses
-                session.end_epoch(generator_to_sample())
-            session.save()  # a checkpoint after every epoch, and when stopped
-    why = "epochs" if run.epoch >= epochs else "stop" if stop.requested else "time limit"
-    return _end_of_training(run, why, session, train_step, generator_to_sample())
+                if progress.checkpoint_due(r["checkpoint_minutes"]):  # right after a log line: the history is whole
+                    save()
+            progress.flush()  # the last steps' losses
+            if state.batch == steps:  # the epoch is done: samples from the fixed z; the epoch's losses
+                state.end_epoch(sample_images(generator_to_sample(), state.fixed_z))
+                progress.epoch_done()
+            save()  # a checkpoint after every epoch, and when stopped
+    why = "epochs" if state.epoch >= epochs else "stop" if stop.requested else "time limit"
+    return _end_of_training(state, folder, why, runs.summary(state, settings, folder, progress, why, train_step),
+                            generator_to_sample())
 
 
 @contextlib.contextmanager
@@ -301,14 +313,13 @@ def _steps_per_epoch(loader) -> int:
     return steps
 
 
-def _end_of_training(run: runs.Run, why: str, session: runs.Session, train_step, generator: nn.Module) -> runs.TrainResult:
+def _end_of_training(state: runs.TrainState, folder: Path, why: str, summary: dict, generator: nn.Module) -> runs.TrainResult:
     """Say how training ended; write what the run trained (generator.pt, CPU tensors, loadable with
     load_generator), samples.png from it, losses.png and summary.json; return the result."""
-    state, folder, summary = run.state, run.folder, session.summary(why, train_step)
     if why == "stop":
         print(f"Stopped at {state.where()}; saved {folder / 'checkpoint.pt'}. Run this cell again to resume.")
     elif why == "time limit":
-        print(f"Stopped after the time limit of {session.clock.limit / 60:g} minutes, at {state.where()}: "
+        print(f"Stopped after the time limit of {summary['time_limit_minutes']:g} minutes, at {state.where()}: "
               f"{runs.what_to_expect(state.epoch)} For better faces: more minutes (minutes = 30 in the settings cell "
               "at the top: run it, then this cell again, which resumes), a GPU (40 epochs in minutes), or the "
               "pretrained generator (pretrained = True there, then this cell).")
@@ -317,7 +328,7 @@ def _end_of_training(run: runs.Run, why: str, session: runs.Session, train_step,
     save_generator(generator, folder / "generator.pt")
     save_images(sample_images(generator, state.fixed_z), folder / "samples.png")  # the final generator's faces
     if state.history["step"]:
-        plot_losses(state.history, folder / "losses.png", show=False, smooth=run.settings["smooth"])
+        plot_losses(state.history, folder / "losses.png", show=False, smooth=summary["settings"]["smooth"])
     write_json(folder / "summary.json", summary)
     return runs.TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)
 

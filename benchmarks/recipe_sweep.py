@@ -29,7 +29,8 @@ from benchmarks.train_speed import build_models
 
 # warmup: the weight average's decay at its n-th update is min(ema, (1 + n) / (warmup + n)); 10 is the lesson's
 # (helpers.average_decay)
-LESSON = {"d_lr": 2e-4, "g_lr": 2e-4, "ema": 0.999, "warmup": 10, "batch_size": 32, "conv_dim": 32}
+LESSON = {"d_lr": 2e-4, "g_lr": 2e-4, "beta1": 0.5, "ema": 0.999, "warmup": 10, "smooth": True, "batch_size": 32,
+          "conv_dim": 32}
 RECIPES = {
     "lesson (lr 2e-4 both, average 0.999, batches of 32)": LESSON,
     "two learning rates (D 4e-4, G 1e-4)": {**LESSON, "d_lr": 4e-4, "g_lr": 1e-4},
@@ -42,11 +43,14 @@ RECIPES = {
 
 
 def run(nb: dict, images: torch.Tensor, held_out: torch.Tensor, recipe: dict, seed: int, epochs: list[int],
-        fid_samples: int, out_dir: Path, minutes: float | None = None) -> list[dict]:
-    """Train one recipe from one seed to each of `epochs` in turn (or for `minutes`), scoring FID at each:
-    the faces seen, minutes and FID at each."""
+        fid_samples: int | list[int], out_dir: Path, minutes: float | None = None, scored=None,
+        cache_dir: Path | None = None) -> list[dict]:
+    """Train one recipe from one seed to each of `epochs` in turn (or for `minutes`), scoring FID at each
+    (fid_samples: one count for all, or one per stage): the faces seen, minutes and FID at each.
+    scored(stage, fid), if given, hears each score as it comes (a tuner's pruner may stop the run there).
+    cache_dir: where the held-out faces' Inception statistics are kept (default: out_dir/cache)."""
     D, G, d_opt, g_opt = build_models(nb, torch.device("cpu"), seed=seed, conv_dim=recipe["conv_dim"],
-                                      d_lr=recipe["d_lr"], g_lr=recipe["g_lr"])
+                                      d_lr=recipe["d_lr"], g_lr=recipe["g_lr"], beta1=recipe["beta1"])
     loader = helpers.get_dataloader(recipe["batch_size"], images=images, scale=nb["scale"], seed=seed)
     step = helpers.FastStep(nb["train_step"], D, G, "cpu")
     update_average, updates = nb["update_average"], [0]
@@ -55,18 +59,23 @@ def run(nb: dict, images: torch.Tensor, held_out: torch.Tensor, recipe: dict, se
             updates[0] += 1
             nb["update_average"](average, G_, min(recipe["ema"], (1 + updates[0]) / (recipe["warmup"] + updates[0])))
     stages, took, results = [(10_000, minutes)] if minutes else [(e, None) for e in epochs], 0.0, []
+    samples = fid_samples if isinstance(fid_samples, list) else [fid_samples] * len(stages)
     for i, (stage_epochs, stage_minutes) in enumerate(stages):
         start = time.perf_counter()
         result = helpers.train(D, G, d_opt, g_opt, step, loader,
                                recipe={"epochs": stage_epochs, "max_minutes": stage_minutes, "ema_decay": recipe["ema"],
+                                       "smooth": recipe["smooth"],
                                        "seed": seed, "checkpoint_minutes": 1e9},
                                out_dir=out_dir, fresh=i == 0, update_average=update_average)
         took += (time.perf_counter() - start) / 60
-        score = helpers.fid(result.generator, held_out, n_samples=fid_samples, device=torch.device("cpu"),
-                            cache_dir=out_dir / "cache")
+        score = helpers.fid(result.generator, held_out, n_samples=samples[i], device=torch.device("cpu"),
+                            cache_dir=cache_dir or out_dir / "cache")
         results.append({"seed": seed, "epochs": stage_epochs if not minutes else None,
                         "faces": result.summary["images_seen"], "minutes": round(took, 2),
-                        "images_per_second": result.summary["images_per_second"], "fid": round(score, 2)})
+                        "images_per_second": result.summary["images_per_second"], "fid_samples": samples[i],
+                        "fid": round(score, 2)})
+        if scored is not None:
+            scored(i, score)
     return results
 
 

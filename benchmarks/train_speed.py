@@ -26,15 +26,15 @@ from benchmarks.notebook import load_notebook_code
 
 
 def build_models(nb: dict, device: torch.device, seed: int = 0, conv_dim: int = 64, d_lr: float = 2e-4,
-                 g_lr: float = 2e-4):
+                 g_lr: float = 2e-4, beta1: float = 0.5):
     """Fresh D and G (notebook definitions, DCGAN init) with their Adam optimizers, as the notebook builds them."""
     torch.manual_seed(seed)
     D, G = nb["Discriminator"](conv_dim).to(device), nb["Generator"](100, conv_dim).to(device)
     D.apply(nb["weights_init_normal"])
     G.apply(nb["weights_init_normal"])
     fused = device.type == "cuda"
-    d_opt = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(0.5, 0.999), fused=fused)
-    g_opt = torch.optim.Adam(G.parameters(), lr=g_lr, betas=(0.5, 0.999), fused=fused)
+    d_opt = torch.optim.Adam(D.parameters(), lr=d_lr, betas=(beta1, 0.999), fused=fused)
+    g_opt = torch.optim.Adam(G.parameters(), lr=g_lr, betas=(beta1, 0.999), fused=fused)
     return D, G, d_opt, g_opt
 
 

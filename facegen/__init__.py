@@ -5,10 +5,11 @@ For the notebook (through helpers.py), lowest first (each imports only those abo
     synthetic      the synthetic stand-in: cartoon faces in the published zip's layout
     dataset        the published zip (open, list, download), decoding to one cached uint8 tensor,
                    and find_dataset: FACEGEN_DATA, beside the notebook, a download, or the stand-in
-    checkpoints    files a kill cannot break: checkpoints (atomic, in the background, loaded safely), generator.pt
-    progress       one sitting seen from outside: the clock, the progress bar, the loss log, Stop (Ctrl-C)
-    runs           a training run: its folder and settings, where it stands (TrainState), the fixed z's
-                   samples, and a Session (when to log, save and sample)
+    checkpoints    files a kill cannot break: save_checkpoint and load_checkpoint (atomic, loaded safely),
+                   generator.pt
+    progress       one sitting seen from outside: Progress (clock, bar, loss log) and Stop (Ctrl-C)
+    runs           a training run: its folder and settings, where it stands (TrainState), its batches and
+                   summary, the fixed z's samples
     fast_step      FastStep: bf16 autocast, channels-last, a CUDA graph; the CPU's threads by measurement
     pictures       image grids, the loss plot, nearest faces, the progress GIF, the lesson's diagrams
     fid            the Frechet Inception Distance against the held-out faces

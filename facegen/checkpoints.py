@@ -1,10 +1,8 @@
-"""Files that a kill cannot break: checkpoints written atomically in the background, loaded safely (no code
-in a file ever runs), and the generator's own file (CPU tensors, loadable without a GPU)."""
+"""Files that a kill cannot break: checkpoints written atomically, loaded safely (no code in a file ever
+runs), and the generator's own file (CPU tensors, loadable without a GPU)."""
 from __future__ import annotations
 
-import io
 import os
-import threading
 from pathlib import Path
 
 import torch
@@ -13,47 +11,22 @@ import torch.nn as nn
 from facegen import FacegenError, write_atomically
 
 
-# Files that a kill cannot break: atomic writes, and checkpoints written in the background.
+# A checkpoint is a plain dict (helpers.train builds it in plain sight, as nanoGPT does); these two
+# functions save and load it.
 
-def _write_checkpoint_bytes(path: Path, buffer: io.BytesIO) -> None:
-    """Write a serialised checkpoint atomically; the previous one becomes <name>.prev.pt."""
-    write_atomically(path.with_suffix(".new.pt"), lambda f: f.write(buffer.getbuffer()))
-    if path.exists():
-        os.replace(path, path.with_suffix(".prev.pt"))
-    os.replace(path.with_suffix(".new.pt"), path)
-
-
-class CheckpointWriter:
-    """Saves checkpoints while training goes on: the state is serialised at once (so training
-    cannot change it), then written and fsynced in a background thread, one write at a time.
-    wait() finishes the pending write and raises its error, if any."""
-
-    def __init__(self, path: Path):
-        self.path, self.thread, self.error = Path(path), None, None
-        for stale in self.path.parent.glob(f".{self.path.stem}.new.pt.tmp*"):  # left by a kill mid-write
-            stale.unlink(missing_ok=True)
-
-    def save(self, state: dict) -> None:
-        self.wait()
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        self.thread = threading.Thread(target=self._write, args=(buffer,), name="checkpoint-writer")
-        self.thread.start()
-
-    def _write(self, buffer: io.BytesIO) -> None:
-        try:
-            _write_checkpoint_bytes(self.path, buffer)
-        except (FacegenError, OSError) as e:
-            self.error = e
-
-    def wait(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-        if self.error is not None:
-            error, self.error = self.error, None
-            raise error if isinstance(error, FacegenError) else FacegenError(
-                f"Could not save {self.path} ({error}); the previous checkpoint is unchanged.")
+def save_checkpoint(checkpoint: dict, path: Path) -> None:
+    """Save a checkpoint atomically: written to <name>.new.pt and fsynced, then the previous one becomes
+    <name>.prev.pt and the new one takes its name, so a kill at any moment leaves a loadable file."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.stem}.new.pt.tmp*"):  # left by a kill mid-write
+        stale.unlink(missing_ok=True)
+    try:
+        write_atomically(path.with_suffix(".new.pt"), lambda f: torch.save(checkpoint, f))
+        if path.exists():
+            os.replace(path, path.with_suffix(".prev.pt"))
+        os.replace(path.with_suffix(".new.pt"), path)
+    except OSError as e:
+        raise FacegenError(f"Could not save {path} ({e}); the previous checkpoint is unchanged.") from None
 
 
 def load_checkpoint(path: Path) -> dict | None:

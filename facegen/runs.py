@@ -1,7 +1,7 @@
 """A training run: its folder (named by its settings; the same settings resume it), where it stands
-(TrainState: epoch, step, history, the fixed z; saved with the random state in each checkpoint), the fixed
-z's samples, and a Session (one sitting: clock, progress bar, loss log, when to save). The checkpoint files
-are facegen/checkpoints.py's; the clock, bar, log and Stop facegen/progress.py's."""
+(TrainState: epoch, step, history, the fixed z; saved with the random state in each checkpoint), its batches,
+its summary, and the fixed z's samples. helpers.train drives it; the checkpoint files are
+facegen/checkpoints.py's, the clock, bar, log and Stop facegen/progress.py's."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,8 +15,8 @@ import torch
 import torch.nn as nn
 
 from facegen import FacegenError, write_json
-from facegen.checkpoints import CheckpointWriter, load_checkpoint
-from facegen.progress import HISTORY_KEYS, Clock, LossLog, ProgressBar
+from facegen.checkpoints import load_checkpoint
+from facegen.progress import HISTORY_KEYS, Progress
 from facegen.settings import device_name
 
 
@@ -149,23 +149,40 @@ def find_run_folder(out_dir: Path, settings: dict, fresh: bool = False) -> tuple
 
 @dataclasses.dataclass
 class TrainState:
-    """Where a run stands; what a checkpoint stores besides the weights, the optimizers and the random state.
-    The training loop advances it: advance() after each step, end_epoch() (Session's) after each epoch."""
+    """Where a run stands: what a checkpoint stores besides the weights, the optimizers and the random state.
+    The training loop advances it itself: advance() after each step, end_epoch() after each epoch."""
 
     fixed_z: torch.Tensor
     history: dict = dataclasses.field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
     samples_per_epoch: list = dataclasses.field(default_factory=list)
     epoch: int = 0  # epochs completed
     batch: int = 0  # batches done in the current epoch
+    step: int = 0  # batches done in the whole run
     images_seen: int = 0
-    seconds_before: float = 0.0  # training time of earlier sessions of this run
+    seconds_before: float = 0.0  # training time of earlier sittings of this run
 
     def advance(self, images: int) -> None:
-        """One more step of this epoch done, on `images` faces."""
-        self.batch, self.images_seen = self.batch + 1, self.images_seen + images
+        """One more step done, on `images` faces."""
+        self.batch, self.step, self.images_seen = self.batch + 1, self.step + 1, self.images_seen + images
+
+    def end_epoch(self, samples: torch.Tensor) -> None:
+        """The epoch is done: keep the fixed z's samples, count the epoch."""
+        self.samples_per_epoch.append(samples)
+        self.epoch, self.batch = self.epoch + 1, 0
 
     def where(self) -> str:
         return f"epoch {self.epoch + 1}, step {self.batch}" if self.batch else f"the end of epoch {self.epoch}"
+
+    def to_dict(self, seconds_this_sitting: float) -> dict:
+        """The state as the checkpoint keeps it (CPU tensors and plain values)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**fields, "fixed_z": self.fixed_z.cpu(), "seconds_before": self.seconds_before + seconds_this_sitting}
+
+
+def random_state(device: torch.device) -> dict:
+    """The random state a resumed run needs to go on exactly as it would have: the CPU's, and the GPU's."""
+    return {"rng_cpu": torch.get_rng_state(), **({"rng_cuda": torch.cuda.get_rng_state(device)}
+                                                 if device.type == "cuda" else {})}
 
 
 def _load(module, state: dict, name: str, path: Path) -> None:
@@ -176,163 +193,56 @@ def _load(module, state: dict, name: str, path: Path) -> None:
                            "fresh = True in the settings cell (or FACEGEN_FRESH=1).") from None
 
 
-def resume(folder: Path, settings: dict, models: tuple, device: torch.device) -> TrainState | None:
-    """Load the run's last checkpoint into (D, G, d_optimizer, g_optimizer, average) and the random
-    state (so the run goes on exactly as it would have); None when it has no checkpoint yet."""
-    state = load_checkpoint(folder / "checkpoint.pt")
-    if state is None:
+def resume(folder: Path, settings: dict, models: dict, device: torch.device) -> TrainState | None:
+    """Load the run's last checkpoint into models (D, G, d_optimizer, g_optimizer, G_average: the checkpoint's
+    names) and the random state, so the run goes on exactly as it would have; None when it has no checkpoint."""
+    saved = load_checkpoint(folder / "checkpoint.pt")
+    if saved is None:
         return None
-    path = Path(state["loaded_from"])
-    if state.get("settings") != settings:
+    path = Path(saved["loaded_from"])
+    if saved.get("settings") != settings or "state" not in saved:
         raise FacegenError(f"{path} was saved with other settings than {folder}/settings.json; "
                            "start a new run with fresh = True in the settings cell (or FACEGEN_FRESH=1).")
-    D, G, d_optimizer, g_optimizer, average = models
-    for module, key in ((D, "D"), (G, "G"), (d_optimizer, "d_optimizer"), (g_optimizer, "g_optimizer")):
-        _load(module, state[key], key, path)
-    if average is not None:
-        _load(average, state["G_average"], "weight average", path)
-    torch.set_rng_state(state["rng_cpu"])
-    if device.type == "cuda" and "rng_cuda" in state:
-        torch.cuda.set_rng_state(state["rng_cuda"], device)
-    run = TrainState(state["fixed_z"].to(device), {k: list(state["history"][k]) for k in HISTORY_KEYS},
-                   list(state["samples_per_epoch"]), state["epoch"], state["batch"], state["images_seen"],
-                   state["seconds_training"])
-    print(f"Resumed {folder}/ from {path.name}: {run.where()} done, {run.images_seen:,} images seen "
+    for key, module in models.items():
+        if module is not None:
+            _load(module, saved[key], "weight average" if key == "G_average" else key, path)
+    torch.set_rng_state(saved["rng_cpu"])
+    if device.type == "cuda" and "rng_cuda" in saved:
+        torch.cuda.set_rng_state(saved["rng_cuda"], device)
+    state = TrainState(**{**saved["state"], "fixed_z": saved["state"]["fixed_z"].to(device)})
+    print(f"Resumed {folder}/ from {path.name}: {state.where()} done, {state.images_seen:,} images seen "
           "(the random state too).")
-    return run
-
-
-def checkpoint_state(run: TrainState, settings: dict, models: tuple, seconds: float, device) -> dict:
-    """Everything needed to go on exactly where the run stands."""
-    D, G, d_optimizer, g_optimizer, average = models
-    state = {"settings": settings, "D": D.state_dict(), "G": G.state_dict(), "d_optimizer": d_optimizer.state_dict(),
-             "g_optimizer": g_optimizer.state_dict(), "fixed_z": run.fixed_z.cpu(), "history": run.history,
-             "samples_per_epoch": run.samples_per_epoch, "epoch": run.epoch, "batch": run.batch,
-             "images_seen": run.images_seen, "seconds_training": seconds, "rng_cpu": torch.get_rng_state()}
-    if average is not None:
-        state["G_average"] = average.state_dict()
-    if device.type == "cuda":
-        state["rng_cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-class Run:
-    """One training run as it stands: its folder, settings, networks and optimizers, where it is
-    (TrainState) and its checkpoint file. Run.open finds the folder for the settings and, when it
-    exists, loads its checkpoint; batches() serves the rest of this epoch; save() writes checkpoint.pt
-    in the background. The clock, progress bar and loss log of one sitting are a Session's."""
-
-    def __init__(self, folder: Path, settings: dict, models: tuple, state: TrainState, device: torch.device):
-        self.folder, self.settings, self.models, self.state, self.device = folder, settings, models, state, device
-        self.writer = CheckpointWriter(folder / "checkpoint.pt")
-
-    @classmethod
-    def open(cls, out_dir: Path, settings: dict, fresh: bool, models: tuple, sample_size: int) -> Run:
-        device = next(models[0].parameters()).device
-        folder, existed = find_run_folder(out_dir, settings, fresh)
-        state = resume(folder, settings, models, device) if existed else None
-        return cls(folder, settings, models, state or TrainState(fixed_noise(sample_size, settings["z_size"],
-                                                                           settings["seed"]).to(device)), device)
-
-    @property
-    def epoch(self) -> int:
-        return self.state.epoch
-
-    @property
-    def batch(self) -> int:
-        """Batches of the current epoch done so far."""
-        return self.state.batch
-
-    def batches(self, loader):
-        """This epoch's batches on the device, after those a resumed run has already done. A loader
-        whose sampler has set_epoch (helpers.get_dataloader's) replays the interrupted epoch's order."""
-        sampler = getattr(loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(self.state.epoch)
-        elif self.state.batch:
-            print(f"This DataLoader shuffles anew each time, so the rest of epoch {self.state.epoch + 1} comes from a "
-                  "new order (some faces twice, some not at all); helpers.get_dataloader replays the order exactly.")
-        for batch in itertools.islice(loader, self.state.batch, None):
-            yield batch_images(batch).to(self.device, non_blocking=True)
-
-    def save(self, seconds_this_session: float) -> None:
-        """Write checkpoint.pt: serialised now, written in the background (the previous one becomes .prev.pt)."""
-        seconds = self.state.seconds_before + seconds_this_session
-        self.writer.save(checkpoint_state(self.state, self.settings, self.models, seconds, self.device))
+def batches(loader, state: TrainState, device: torch.device):
+    """This epoch's batches on the device, after those a resumed run has already done. A loader whose
+    sampler has set_epoch (helpers.get_dataloader's) replays the interrupted epoch's order."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(state.epoch)
+    elif state.batch:
+        print(f"This DataLoader shuffles anew each time, so the rest of epoch {state.epoch + 1} comes from a "
+              "new order (some faces twice, some not at all); helpers.get_dataloader replays the order exactly.")
+    for batch in itertools.islice(loader, state.batch, None):
+        yield batch_images(batch).to(device, non_blocking=True)
 
 
-class Session:
-    """One sitting of training a Run, from `with Session(...)` to its end: the clock (and its time
-    limit), the progress bar, the loss log and when to save. Leaving it closes the bar and waits for
-    the last checkpoint to land."""
-
-    def __init__(self, run: Run, epochs: int, max_minutes: float | None, steps_per_epoch: int,
-                 log_every: int | None = None, checkpoint_minutes: float = 2.0):
-        self.run, self.epochs, self.steps_per_epoch = run, epochs, steps_per_epoch
-        self.clock = Clock(max_minutes)
-        self.every, self.last_save = checkpoint_minutes * 60, self.clock.elapsed()
-        self.images_at_start = run.state.images_seen
-        self.bar = ProgressBar(self.clock, self.steps_done, epochs * steps_per_epoch)
-        self.losses = LossLog(run.state, log_every or max(1, min(50, steps_per_epoch // 4)), steps_per_epoch,
-                              self.bar, run.writer)
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.bar.close()
-        self.run.writer.wait()
-
-    def out_of_time(self) -> bool:
-        return self.clock.out_of_time()
-
-    @property
-    def steps_done(self) -> int:
-        """Training steps of the whole run done so far."""
-        return self.run.state.epoch * self.steps_per_epoch + self.run.state.batch
-
-    def log(self, *values) -> None:
-        """Add train_step's (d_loss, g_loss, D(x), D(G(z))) to the log; advance the progress bar."""
-        self.losses.add(torch.stack([torch.as_tensor(v, device=self.run.device).detach().float().reshape(())
-                                     for v in values]))
-        self.bar.advance()
-
-    def flush_log(self) -> None:
-        """Log the means of the steps since the last log line (the end of an epoch, or a stop)."""
-        self.losses.flush()
-
-    def checkpoint_due(self) -> bool:
-        """Whether the last checkpoint is older than checkpoint_minutes, right after a log line (so the
-        saved history is whole)."""
-        return self.clock.elapsed() - self.last_save > self.every and self.losses.count == 0
-
-    def save(self) -> None:
-        self.run.save(self.clock.elapsed())
-        self.last_save = self.clock.elapsed()
-
-    def end_epoch(self, generator: nn.Module) -> None:
-        """Draw the fixed z, print the epoch's losses, and count the epoch."""
-        state, h = self.run.state, self.run.state.history
-        state.samples_per_epoch.append(sample_images(generator, state.fixed_z))
-        self.bar.write(f"Epoch {state.epoch + 1:3d}/{self.epochs} | d_loss {h['d_loss'][-1]:.4f} | g_loss "
-                       f"{h['g_loss'][-1]:.4f} | D(x) {h['d_real'][-1]:.3f} | D(G(z)) {h['d_fake'][-1]:.3f}")
-        state.epoch, state.batch = state.epoch + 1, 0
-
-    def summary(self, why: str, train_step) -> dict:
-        """What summary.json says about this run."""
-        run, state = self.run, self.run.state
-        if run.device.type == "cuda":
-            torch.cuda.synchronize()  # the GPU's queued steps count in the time
-        seconds = self.clock.elapsed()
-        last = {k: state.history[k][-1] if state.history[k] else None for k in ("d_loss", "g_loss")}
-        return {"images_per_second": round((state.images_seen - self.images_at_start) / max(seconds, 1e-9), 1),
-                "images_seen": state.images_seen, "epochs_completed": state.epoch, "steps_in_last_epoch": state.batch,
-                "seconds_training": round(state.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
-                "device": device_name(run.device), "precision": getattr(train_step, "precision", "fp32"),
-                "cuda_graph": getattr(train_step, "graph", None) is not None, "threads": torch.get_num_threads(),
-                "batch_size": run.settings["batch_size"], "ema_decay": run.settings.get("ema_decay"),
-                "stopped_by": why, "dataset": {"source": run.settings.get("data"), "images": run.settings["images"]},
-                **last, "resumed": state.seconds_before > 0, "run": str(run.folder), "settings": run.settings}
+def summary(state: TrainState, settings: dict, folder: Path, progress: Progress, why: str, train_step) -> dict:
+    """What summary.json says about this run."""
+    device = state.fixed_z.device
+    if device.type == "cuda":
+        torch.cuda.synchronize()  # the GPU's queued steps count in the time
+    seconds = progress.elapsed()
+    last = {k: state.history[k][-1] if state.history[k] else None for k in ("d_loss", "g_loss")}
+    return {"images_per_second": round((state.images_seen - progress.images_at_start) / max(seconds, 1e-9), 1),
+            "images_seen": state.images_seen, "epochs_completed": state.epoch, "steps_in_last_epoch": state.batch,
+            "seconds_training": round(state.seconds_before + seconds, 1), "seconds_this_session": round(seconds, 1),
+            "device": device_name(device), "precision": getattr(train_step, "precision", "fp32"),
+            "cuda_graph": getattr(train_step, "graph", None) is not None, "threads": torch.get_num_threads(),
+            "batch_size": settings["batch_size"], "ema_decay": settings.get("ema_decay"),
+            "stopped_by": why, "time_limit_minutes": progress.limit and progress.limit / 60, "dataset": {"source": settings.get("data"), "images": settings["images"]},
+            **last, "resumed": state.seconds_before > 0, "run": str(folder), "settings": settings}
 
 
 @dataclasses.dataclass
@@ -360,12 +270,11 @@ def epochs_text(n: int) -> str:
     return f"{n} epoch{'' if n == 1 else 's'}"
 
 
-def already_complete(run: Run, generator: nn.Module) -> TrainResult:
+def already_complete(state: TrainState, folder: Path, generator: nn.Module) -> TrainResult:
     """A finished run, run again: say so and how to go on; keep its summary.json as it is."""
-    state = run.state
-    print(f"This run is already complete ({epochs_text(state.epoch)}; {run.folder}/). To train further, set epochs "
+    print(f"This run is already complete ({epochs_text(state.epoch)}; {folder}/). To train further, set epochs "
           f"above {state.epoch} (FACEGEN_EPOCHS); to start over in a new folder, set fresh = True in the settings cell "
           "(or FACEGEN_FRESH=1).")
-    summary_file = run.folder / "summary.json"
+    summary_file = folder / "summary.json"
     summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"epochs_completed": state.epoch}
-    return TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, run.folder)
+    return TrainResult(state.history, state.samples_per_epoch, state.fixed_z.cpu(), summary, generator, folder)

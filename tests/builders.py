@@ -140,7 +140,7 @@ def assert_is(loaded: dict | None, epoch: int) -> None:
 def assert_resumable(path: Path, epoch: int) -> None:
     """path holds a loadable checkpoint at the end of `epoch`."""
     loaded = checkpoints.load_checkpoint(path)
-    assert loaded is not None and loaded["epoch"] == epoch
+    assert loaded is not None and loaded["state"]["epoch"] == epoch and loaded["state"]["batch"] == 0
 
 
 class Killed(BaseException):

@@ -20,7 +20,7 @@ import helpers
 import facegen
 from facegen import checkpoints
 from helpers import FacegenError
-from tests import checkpoint_files, other_generators
+from tests import other_generators
 from tests.builders import ASSET_CONV_DIM, ROOT, Killed, assert_is, assert_resumable, files_under, one_line, run_train, state
 
 
@@ -56,7 +56,7 @@ def test_load_generator_with_a_training_checkpoint(nb, tmp_path):
     """A learner points load_generator at checkpoint.pt (a dict of everything), not a generator state dict."""
     G = nb["Generator"](conv_dim=8)
     path = tmp_path / "checkpoint.pt"
-    checkpoint_files.save_checkpoint(path, {"G": G.state_dict(), "D": {}, "epoch": 1})
+    checkpoints.save_checkpoint({"G": G.state_dict(), "D": {}, "epoch": 1}, path)
     with pytest.raises(FacegenError) as e:
         helpers.load_generator(G, path)
     one_line(e, path.name)
@@ -107,8 +107,8 @@ def test_load_generator_names_what_differs_in_a_generator_written_differently():
 
 def test_truncated_checkpoint_falls_back_to_previous(tmp_path, capsys):
     path = tmp_path / "checkpoint.pt"
-    checkpoint_files.save_checkpoint(path, state(1))
-    checkpoint_files.save_checkpoint(path, state(2))
+    checkpoints.save_checkpoint(state(1), path)
+    checkpoints.save_checkpoint(state(2), path)
     path.write_bytes(path.read_bytes()[:path.stat().st_size // 2])
     assert_is(checkpoints.load_checkpoint(path), 1)
     out = capsys.readouterr().out
@@ -164,39 +164,39 @@ def _fail_on(monkeypatch, point: str, exc: BaseException) -> None:
 def test_kill_during_checkpoint_write_keeps_a_good_checkpoint(tmp_path, monkeypatch, point, had_previous):
     path = tmp_path / "checkpoint.pt"
     if had_previous:
-        checkpoint_files.save_checkpoint(path, state(0))
-    checkpoint_files.save_checkpoint(path, state(1))
+        checkpoints.save_checkpoint(state(0), path)
+    checkpoints.save_checkpoint(state(1), path)
     with monkeypatch.context() as m:
         _fail_on(m, point, Killed())
         with pytest.raises(Killed):
-            checkpoint_files.save_checkpoint(path, state(2))
+            checkpoints.save_checkpoint(state(2), path)
     loaded = checkpoints.load_checkpoint(path)
     assert loaded is not None and loaded["epoch"] in (1, 2), "the previous checkpoint was lost"
     assert_is(loaded, loaded["epoch"])
     # The next save works and wins.
-    checkpoint_files.save_checkpoint(path, state(3))
+    checkpoints.save_checkpoint(state(3), path)
     assert_is(checkpoints.load_checkpoint(path), 3)
 
 
 WRITER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-import torch, helpers
-from tests import checkpoint_files, other_generators
+import torch
+from facegen import checkpoints
 real_fsync = os.fsync
 def slow_fsync(fd):
     real_fsync(fd)
     print("WRITTEN-NOT-RENAMED", flush=True)
     time.sleep(60)
 os.fsync = slow_fsync
-checkpoint_files.save_checkpoint(sys.argv[1], {{"epoch": 2, "w": torch.full((8,), 2.0), "big": torch.randn(4_000_000)}})
+checkpoints.save_checkpoint({{"epoch": 2, "w": torch.full((8,), 2.0), "big": torch.randn(4_000_000)}}, sys.argv[1])
 """
 
 
 @pytest.mark.slow
 def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
     path = tmp_path / "checkpoint.pt"
-    checkpoint_files.save_checkpoint(path, state(1))
+    checkpoints.save_checkpoint(state(1), path)
     script = tmp_path / "writer.py"
     script.write_text(WRITER.format(root=str(ROOT)))
     proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -214,7 +214,7 @@ def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
             proc.kill()
             proc.wait()
     assert_is(checkpoints.load_checkpoint(path), 1)
-    checkpoint_files.save_checkpoint(path, state(3))
+    checkpoints.save_checkpoint(state(3), path)
     assert_is(checkpoints.load_checkpoint(path), 3)
 
 
@@ -226,13 +226,13 @@ ENOSPC = OSError(errno.ENOSPC, "No space left on device")
 @pytest.mark.parametrize("point", ["write", "fsync"])
 def test_full_disk_while_saving_checkpoint(tmp_path, monkeypatch, point):
     path = tmp_path / "checkpoint.pt"
-    checkpoint_files.save_checkpoint(path, state(0))
-    checkpoint_files.save_checkpoint(path, state(1))
+    checkpoints.save_checkpoint(state(0), path)
+    checkpoints.save_checkpoint(state(1), path)
     before = files_under(tmp_path)
     with monkeypatch.context() as m:
         _fail_on(m, point, ENOSPC)
         with pytest.raises(FacegenError) as e:
-            checkpoint_files.save_checkpoint(path, state(2))
+            checkpoints.save_checkpoint(state(2), path)
     one_line(e, "checkpoint", "No space left", "disk space")
     assert_is(checkpoints.load_checkpoint(path), 1)
     assert files_under(tmp_path) == before, "a failed save must leave no partial files behind"
@@ -246,7 +246,7 @@ def test_full_disk_during_training(nb, tmp_path, monkeypatch):
             run_train(nb, tmp_path, epochs=2)
     one_line(e, "checkpoint", "No space left")
     saved = checkpoints.load_checkpoint(first.folder / "checkpoint.pt")
-    assert saved is not None and saved["epoch"] == 1, "the checkpoint of epoch 1 must survive"
+    assert saved is not None and saved["state"]["epoch"] == 1, "the checkpoint of epoch 1 must survive"
     result = run_train(nb, tmp_path, epochs=2)  # space again: it resumes and finishes
     assert result.summary["resumed"] and result.summary["epochs_completed"] == 2
 
@@ -255,7 +255,7 @@ def test_read_only_output_folder(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     path = out / "checkpoint.pt"
-    checkpoint_files.save_checkpoint(path, state(1))
+    checkpoints.save_checkpoint(state(1), path)
     out.chmod(0o500)
     try:
         try:
@@ -266,7 +266,7 @@ def test_read_only_output_folder(tmp_path):
             (out / "probe").unlink()
             pytest.skip("chmod does not stop this user (root) from writing")
         with pytest.raises(FacegenError) as e:
-            checkpoint_files.save_checkpoint(path, state(2))
+            checkpoints.save_checkpoint(state(2), path)
         one_line(e, "checkpoint", "Permission denied")
         assert_is(checkpoints.load_checkpoint(path), 1)
     finally:
@@ -276,7 +276,7 @@ def test_read_only_output_folder(tmp_path):
 def test_permission_denied_while_saving(tmp_path, monkeypatch):
     """What a read-only folder does to a non-root user, simulated (tests may run as root)."""
     path = tmp_path / "checkpoint.pt"
-    checkpoint_files.save_checkpoint(path, state(1))
+    checkpoints.save_checkpoint(state(1), path)
     import builtins
 
     def fake_open(file, mode="r", *args, **kwargs):
@@ -286,7 +286,7 @@ def test_permission_denied_while_saving(tmp_path, monkeypatch):
 
     monkeypatch.setattr(facegen, "open", fake_open, raising=False)  # write_atomically's open
     with pytest.raises(FacegenError) as e:
-        checkpoint_files.save_checkpoint(path, state(2))
+        checkpoints.save_checkpoint(state(2), path)
     one_line(e, "checkpoint", "Permission denied", "FACEGEN_OUT")
     with pytest.raises(FacegenError) as e:
         helpers.write_json(tmp_path / "summary.json", {"a": 1})

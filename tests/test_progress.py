@@ -11,30 +11,35 @@ import numpy as np
 import pytest
 import torch
 
-from facegen import checkpoints, progress
+from facegen import checkpoints, progress, runs
 from facegen.progress import StopRequest
 from helpers import FacegenError
 from tests.builders import one_line, run_train
 
 # === The progress bar and the loss log ============================================================
-# facegen/progress.py: the Clock, the ProgressBar (honest about what this call will do) and the LossLog
+# facegen/progress.py: Progress, the clock, the bar (honest about what this call will do) and the loss log
 # (a NaN or infinite loss stops training in one line, keeping the last good checkpoint).
 
 # --- The progress bar ------------------------------------------------------------------------------
 
-def test_a_time_bounded_bar_counts_seconds_up_to_the_limit():
-    clock = progress.Clock(max_minutes=0.5)
-    with progress.ProgressBar(clock, steps_done=0, total_steps=40 * 1000) as bar:
-        assert bar.bar.total == 30 and bar.bar.unit == "s", "the total is the time limit, not the run's steps"
-        bar.advance()
-        assert 0 <= bar.bar.n <= 30
+def progress_at(step: int, max_minutes: float | None, tmp_path) -> progress.Progress:
+    """A Progress for a run 3 steps into its second epoch of 1,000 steps (40 epochs), logging every 50."""
+    state = runs.TrainState(torch.zeros(2, 100), epoch=step // 1000, batch=step % 1000, step=step)
+    return progress.Progress(state, max_minutes, 1000, 40, 50, tmp_path / "checkpoint.pt")
 
 
-def test_an_epoch_bounded_bar_counts_steps_from_where_the_run_stands():
-    with progress.ProgressBar(progress.Clock(None), steps_done=5, total_steps=12) as bar:
-        assert (bar.bar.total, bar.bar.n, bar.bar.unit) == (12, 5, "step")
-        bar.advance()
-        assert bar.bar.n == 6
+def test_a_time_bounded_bar_counts_seconds_up_to_the_limit(tmp_path):
+    with progress_at(0, 0.5, tmp_path) as shown:
+        assert shown.bar.total == 30 and shown.bar.unit == "s", "the total is the time limit, not the run's steps"
+        shown.log(0.7, 0.7, 0.5, 0.5)
+        assert 0 <= shown.bar.n <= 30
+
+
+def test_an_epoch_bounded_bar_counts_steps_from_where_the_run_stands(tmp_path):
+    with progress_at(1003, None, tmp_path) as shown:
+        assert (shown.bar.total, shown.bar.n, shown.bar.unit) == (40_000, 1003, "step")
+        shown.log(0.7, 0.7, 0.5, 0.5)
+        assert shown.bar.n == 1004
 
 
 @pytest.fixture
@@ -80,24 +85,14 @@ def nan_after(nb, good_steps: int):
 
 
 def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path, monkeypatch):
-    # 64 images, batch 16: 4 steps an epoch, logged every 2; the 6th step diverges. Checkpoints are
-    # written in the background: caught between moving checkpoint.pt to .prev.pt and the new one
-    # landing, the message must still find the checkpoint.
-    write = checkpoints._write_checkpoint_bytes
-
-    def slow_write(path, buffer):
-        if path.exists():
-            os.replace(path, path.with_suffix(".prev.pt"))
-        time.sleep(0.5)
-        write(path, buffer)
-    monkeypatch.setattr(checkpoints, "_write_checkpoint_bytes", slow_write)
+    # 64 images, batch 16: 4 steps an epoch, logged every 2; the 6th step diverges.
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
     one_line(e, "diverged", "checkpoint.pt", "learning rate")
     saved = checkpoints.load_checkpoint(tmp_path / "runs" / "batch16-lr0.0002-seed0" / "checkpoint.pt")
-    assert saved is not None and saved["epoch"] == 1 and saved["images_seen"] == 4 * 16
+    assert saved is not None and saved["state"]["epoch"] == 1 and saved["state"]["images_seen"] == 4 * 16
     assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point()), "NaN weights saved"
-    assert all(np.isfinite(saved["history"][k]).all() for k in progress.HISTORY_KEYS[2:])
+    assert all(np.isfinite(saved["state"]["history"][k]).all() for k in progress.HISTORY_KEYS[2:])
     assert not (tmp_path / "runs" / "batch16-lr0.0002-seed0" / "summary.json").exists()
 
 
@@ -204,8 +199,9 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
     assert started_at_stop <= steps <= started_at_stop + 1, \
         f"Stop came during step {started_at_stop}, yet {steps} steps ran: it should stop after the step under way"
     saved = checkpoints.load_checkpoint(result.folder / "checkpoint.pt")
-    assert saved["epoch"] * steps_per_epoch + saved["batch"] == steps, "the checkpoint must hold the steps done"
-    assert saved["images_seen"] == steps * 16
+    assert saved["state"]["step"] == steps, "the checkpoint must hold the steps done"
+    assert saved["state"]["epoch"] * steps_per_epoch + saved["state"]["batch"] == steps
+    assert saved["state"]["images_seen"] == steps * 16
 
     # Run again (no Stop, no delay: the same train_step code): it resumes and does only the rest.
     rest = []
@@ -220,8 +216,13 @@ def test_train_stopped_by_sigint_saves_says_how_to_resume_and_resumes(nb, tmp_pa
 def test_the_progress_bar_shows_the_logged_losses_and_a_resumed_run_counts_all_its_training_time(
         nb, tmp_path, monkeypatch, no_loss_plot):
     shown = []
-    real_show = progress.ProgressBar.show
-    monkeypatch.setattr(progress.ProgressBar, "show", lambda bar, **v: shown.append(v) or real_show(bar, **v))
+    real_tqdm = progress.tqdm
+
+    class RecordingTqdm(real_tqdm):
+        def set_postfix(self, ordered_dict=None, refresh=True, **values):
+            shown.append(values)
+            super().set_postfix(ordered_dict, refresh, **values)
+    monkeypatch.setattr(progress, "tqdm", RecordingTqdm)
     first = run_train(nb, tmp_path, epochs=1)
     h = first.history
     assert shown[-1] == {"d_loss": f"{h['d_loss'][-1]:.3f}", "g_loss": f"{h['g_loss'][-1]:.3f}"}

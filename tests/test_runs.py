@@ -473,7 +473,7 @@ def test_kill9_during_training_then_resume(tmp_path):
     assert "Resumed" not in run3
     summary3 = json.loads((whole / "runs" / (DRIVER_RUN + "-2") / "summary.json").read_text())
     assert summary3["epochs_completed"] == EPOCHS and summary3["resumed"] is False
-    assert checkpoints.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["epoch"] == EPOCHS
+    assert checkpoints.load_checkpoint(whole / "runs" / DRIVER_RUN / "checkpoint.pt")["state"]["epoch"] == EPOCHS
 
 
 def test_a_run_leaves_what_it_trained_generator_pt_and_samples_from_it(nb, tmp_path, no_loss_plot):
