@@ -1,6 +1,6 @@
 """Plumbing for face_generation.ipynb, in the notebook's order.
 
-1. Settings      read_environment, pick_device, training_budget (from facegen/); explain_stubs
+1. Settings      Settings, read_settings, pick_device (from facegen/); explain_stubs
 2. Data          find_dataset, load_images (from facegen/); hold_out; FaceDataset, EpochShuffle, get_dataloader
 3. Pictures      show_images, plot_losses, progress_rows, save_progress_gif, nearest_faces, draw_game, draw_networks,
                  draw_training_step, plot_generator_losses (facegen/pictures.py); count_parameters
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from facegen import FacegenError, count_parameters, did_you_mean, runs, write_json
+from facegen import FacegenError, count_parameters, runs, write_json
 from facegen.checks.optimizers import parameters_problem
 from facegen.dataset import DataSource, find_dataset, list_image_names, load_images
 from facegen.fast_step import FastStep
@@ -37,18 +37,18 @@ from facegen.pretrained import ABOUT, ASSETS, PRETRAINED, load_pretrained
 from facegen.checkpoints import load_generator, save_checkpoint, save_generator
 from facegen.progress import HISTORY_KEYS, Progress, StopRequest
 from facegen.runs import fixed_noise, sample_images
-from facegen.settings import pick_device, read_environment, training_budget
+from facegen.settings import Settings, pick_device, read_settings, training_budget
 
 TrainResult = runs.TrainResult
 # What the notebook uses through helpers that facegen/ defines: helpers is the one module it imports.
 __all__ = ["ASSETS", "FastStep", "count_parameters", "draw_game", "draw_networks", "draw_training_step", "fid",
            "fid_available", "find_dataset", "load_generator", "load_images", "load_pretrained", "nearest_faces", "pick_device",
-           "plot_generator_losses", "plot_losses", "progress_rows", "read_environment", "sample_images",
-           "save_progress_gif", "show_images", "training_budget", "write_json"]
+           "plot_generator_losses", "plot_losses", "progress_rows", "read_settings", "sample_images",
+           "save_progress_gif", "show_images", "write_json"]
 
 
 # ----------------------------------------------------------------------------------------------
-# 1. Settings: read_environment, pick_device, training_budget (facegen/settings.py); explain_stubs
+# 1. Settings: Settings, read_settings, pick_device (facegen/settings.py); explain_stubs
 # ----------------------------------------------------------------------------------------------
 
 def explain_stubs() -> None:
@@ -177,68 +177,42 @@ def copy_g_buffers(average: nn.Module, G: nn.Module) -> nn.Module:
     return average
 
 
-RECIPE = {  # what train's recipe may hold, with the defaults of what it leaves out
-    "epochs": None,          # required: epochs to train (a resumed run counts the epochs it has done)
-    "max_minutes": None,     # stop after this long (None: no time limit)
-    "z_size": 100,           # the length of z
-    "smooth": True,          # one-sided label smoothing (real faces labelled 0.9)
-    "ema_decay": 0.999,      # the weight average's decay (None: no average)
-    "seed": 0,               # the fixed z and the run's name
-    "data": "",              # what the faces are (in the run's settings)
-    "sample_size": 64,       # faces drawn from the fixed z after each epoch
-    "log_every": None,       # steps per log line (None: about 4 an epoch, at most 50 steps)
-    "checkpoint_minutes": 2.0,  # a checkpoint at least this often, besides each epoch's end
-}
-
-
-def read_recipe(recipe: dict) -> dict:
-    """train's recipe with the defaults filled in; a key it does not know, or no epochs, refused in one line."""
-    unknown = sorted(set(recipe) - set(RECIPE))
-    if unknown:
-        raise FacegenError(f"train's recipe has no {unknown[0]!r}{did_you_mean(unknown[0], RECIPE, repr)} "
-                           f"It takes {', '.join(RECIPE)}.")
-    if recipe.get("epochs") is None:
-        raise FacegenError("train's recipe needs \"epochs\": how many epochs to train.")
-    return {**RECIPE, **recipe}
-
-
 def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_optimizer: torch.optim.Optimizer,
-          train_step: Callable, train_loader, *, recipe: dict, update_average: Callable | None = None,
-          out_dir: Path = Path("outputs"), fresh: bool = False) -> runs.TrainResult:
-    """Train D and G: train_step on every batch of train_loader, as the recipe says (RECIPE: epochs, and
-    max_minutes, z_size, smooth, ema_decay, seed, ...). With ema_decay, update_average(average, G, decay)
+          train_step: Callable, train_loader, settings: Settings, *,
+          update_average: Callable | None = None) -> runs.TrainResult:
+    """Train D and G: train_step on every batch of train_loader, as the settings say (epochs, minutes, z_size,
+    smooth, ema_decay, seed, ...: facegen/settings.py). With ema_decay, update_average(average, G, decay)
     (step 8) keeps a weight average of G after every step, and every sample is drawn from it.
 
-    The run lives in a folder under out_dir/runs/ named by its settings (facegen/runs.py): the same
+    The run lives in a folder under settings.out_dir/runs/ named by its settings (facegen/runs.py): the same
     settings resume it, other settings (or fresh=True) start a new folder. Stop (or Ctrl-C) finishes
     the step, saves and returns; pressed twice, it interrupts at once.
     """
-    r = read_recipe(recipe)
-    epochs, z_size, smooth, ema_decay = r["epochs"], r["z_size"], r["smooth"], r["ema_decay"]
+    z_size, smooth, ema_decay = settings.z_size, settings.smooth, settings.ema_decay
     refuse_mismatched_optimizers(D, G, d_optimizer, g_optimizer)
     steps, device = _steps_per_epoch(train_loader), next(D.parameters()).device
+    epochs, max_minutes = training_budget(settings, device)  # epochs, or 5 minutes on a CPU; minutes
     if ema_decay and update_average is None:
         raise FacegenError("a recipe with ema_decay needs train(update_average=...), the function of step 8 (or "
                            "\"ema_decay\": None)")
     average = copy.deepcopy(G).requires_grad_(False) if ema_decay else None  # the weight average of G
     generator_to_sample = (lambda: copy_g_buffers(average, G)) if average else (lambda: G)
-    settings = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, z_size=z_size, smooth=smooth,
-                                 ema_decay=ema_decay, seed=r["seed"], data=r["data"])
-    folder, existed = runs.find_run_folder(out_dir, settings, fresh)  # the same settings resume their run
+    identity = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, **settings.identity())
+    folder, existed = runs.find_run_folder(settings.out_dir, identity, settings.fresh)  # the same identity resumes
     models = {"D": D, "G": G, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer, "G_average": average}
-    state = (existed and runs.resume(folder, settings, models, device)) or \
-        runs.TrainState(fixed_noise(r["sample_size"], z_size, r["seed"]).to(device))
+    state = (existed and runs.resume(folder, identity, models, device)) or \
+        runs.TrainState(fixed_noise(settings.sample_size, z_size, settings.seed).to(device))
     if state.epoch >= epochs:
         return runs.already_complete(state, folder, generator_to_sample())
 
     def save():  # the checkpoint: everything needed to go on exactly where the run stands
-        save_checkpoint({"settings": settings, **{k: m.state_dict() for k, m in models.items() if m is not None},
+        save_checkpoint({"settings": identity, **{k: m.state_dict() for k, m in models.items() if m is not None},
                          "state": state.to_dict(progress.elapsed()), **runs.random_state(device)},
                         folder / "checkpoint.pt")
         progress.last_save = progress.elapsed()
 
     D.train(), G.train()
-    with Progress(state, r["max_minutes"], steps, epochs, r["log_every"] or max(1, min(50, steps // 4)),
+    with Progress(state, max_minutes, steps, epochs, settings.log_every or max(1, min(50, steps // 4)),
                   folder / "checkpoint.pt") as progress, StopRequest() as stop, restoring(train_step):
         while state.epoch < epochs and not (stop.requested or progress.out_of_time()):
             for real in runs.batches(train_loader, state, device):  # this epoch's, after those already done
@@ -249,7 +223,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                 progress.log(d_loss, g_loss, d_real, d_fake)  # means every few steps; the progress bar
                 if stop.requested or progress.out_of_time():
                     break
-                if progress.checkpoint_due(r["checkpoint_minutes"]):  # right after a log line: the history is whole
+                if progress.checkpoint_due(settings.checkpoint_minutes):  # right after a log line: the history is whole
                     save()
             progress.flush()  # the last steps' losses
             if state.batch == steps:  # the epoch is done: samples from the fixed z; the epoch's losses
@@ -257,7 +231,7 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                 progress.epoch_done()
             save()  # a checkpoint after every epoch, and when stopped
     why = "epochs" if state.epoch >= epochs else "stop" if stop.requested else "time limit"
-    return _end_of_training(state, folder, why, runs.summary(state, settings, folder, progress, why, train_step),
+    return _end_of_training(state, folder, why, runs.summary(state, identity, folder, progress, why, train_step),
                             generator_to_sample())
 
 

@@ -52,9 +52,9 @@ def train(args, nb, images) -> None:
     log, done, start = previous, args.resume_from, time.perf_counter()
     for minutes in args.minutes:
         result = helpers.train(D, G, d_opt, g_opt, step, loader,
-                               recipe={"epochs": 10_000, "z_size": 100, "smooth": True, "ema_decay": args.ema[0],
-                                       "seed": args.seed, "max_minutes": minutes - done, "checkpoint_minutes": 1e9},
-                               out_dir=folder / "run", update_average=update_average)
+                               helpers.Settings(epochs=10_000, ema_decay=args.ema[0], seed=args.seed,
+                                                minutes=minutes - done, checkpoint_minutes=1e9, out_dir=folder / "run"),
+                               update_average=update_average)
         done = minutes
         s = result.summary
         entry = {"minutes": minutes, "wall_seconds": round(time.perf_counter() - start, 1),

@@ -37,8 +37,8 @@ def train(nb: dict, images: torch.Tensor, seconds: float, out_dir: Path, tune: b
     step = helpers.FastStep(nb["train_step"], D, G, "cpu", tune=tune)
     try:
         return helpers.train(D, G, d_opt, g_opt, step, loader,
-                             recipe={"epochs": 10_000, "max_minutes": seconds / 60},
-                             out_dir=out_dir, fresh=True, update_average=nb["update_average"]).summary
+                             helpers.Settings(epochs=10_000, minutes=seconds / 60, out_dir=out_dir, fresh=True),
+                             update_average=nb["update_average"]).summary
     finally:
         torch.set_num_threads(threads)  # the next run starts from PyTorch's default again
 

@@ -35,8 +35,9 @@ def train_and_score(nb, images, held_out, device, out_dir: Path, epochs: int, fi
     step = helpers.FastStep(nb["train_step"], D, G, device) if fast else nb["train_step"]
     start = time.perf_counter()
     result = helpers.train(D, G, d_opt, g_opt, step, loader,
-                           recipe={"epochs": epochs, "smooth": smooth, "ema_decay": 0.999 if ema else None},
-                           out_dir=out_dir, fresh=True, update_average=nb["update_average"])
+                           helpers.Settings(epochs=epochs, smooth=smooth, ema_decay=0.999 if ema else None,
+                                            out_dir=out_dir, fresh=True),
+                           update_average=nb["update_average"])
     seconds = time.perf_counter() - start
     final_G = result.generator
     score = helpers.fid(final_G, held_out, fid_samples, device=device, cache_dir=out_dir.parent / "cache",

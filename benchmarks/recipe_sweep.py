@@ -63,10 +63,10 @@ def run(nb: dict, images: torch.Tensor, held_out: torch.Tensor, recipe: dict, se
     for i, (stage_epochs, stage_minutes) in enumerate(stages):
         start = time.perf_counter()
         result = helpers.train(D, G, d_opt, g_opt, step, loader,
-                               recipe={"epochs": stage_epochs, "max_minutes": stage_minutes, "ema_decay": recipe["ema"],
-                                       "smooth": recipe["smooth"],
-                                       "seed": seed, "checkpoint_minutes": 1e9},
-                               out_dir=out_dir, fresh=i == 0, update_average=update_average)
+                               helpers.Settings(epochs=stage_epochs, minutes=stage_minutes, ema_decay=recipe["ema"],
+                                                smooth=recipe["smooth"], seed=seed, checkpoint_minutes=1e9,
+                                                out_dir=out_dir, fresh=i == 0),
+                               update_average=update_average)
         took += (time.perf_counter() - start) / 60
         score = helpers.fid(result.generator, held_out, n_samples=samples[i], device=torch.device("cpu"),
                             cache_dir=cache_dir or out_dir / "cache")

@@ -69,8 +69,8 @@ def notebook_training(nb: dict, images: torch.Tensor, device: torch.device, seco
     loader = helpers.get_dataloader(batch_size, images=images, scale=nb["scale"], device=device)
     step = helpers.FastStep(nb["train_step"], D, G, device, precision)
     result = helpers.train(D, G, d_opt, g_opt, step, loader,
-                           recipe={"epochs": 10_000, "max_minutes": seconds / 60},
-                           out_dir=out_dir, fresh=True, update_average=nb["update_average"])
+                           helpers.Settings(epochs=10_000, minutes=seconds / 60, out_dir=out_dir, fresh=True),
+                           update_average=nb["update_average"])
     return result.summary
 
 

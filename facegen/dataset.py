@@ -49,6 +49,10 @@ class DataSource:
         path = self.path.relative_to(Path.cwd()) if self.path.is_relative_to(Path.cwd()) else self.path
         return f"{self.kind}: {path}"
 
+    def describe(self) -> str:
+        """e.g. 'zip: processed-celeba-small.zip', the same wherever the notebook runs: a run's identity holds it."""
+        return f"{self.kind}: {self.path.name}"
+
 
 def is_image_name(name: str) -> bool:
     """True for an image entry; False for folders and macOS junk (__MACOSX/, ._*, .DS_Store)."""

@@ -241,7 +241,8 @@ def summary(state: TrainState, settings: dict, folder: Path, progress: Progress,
             "device": device_name(device), "precision": getattr(train_step, "precision", "fp32"),
             "cuda_graph": getattr(train_step, "graph", None) is not None, "threads": torch.get_num_threads(),
             "batch_size": settings["batch_size"], "ema_decay": settings.get("ema_decay"),
-            "stopped_by": why, "time_limit_minutes": progress.limit and progress.limit / 60, "dataset": {"source": settings.get("data"), "images": settings["images"]},
+            "stopped_by": why, "time_limit_minutes": progress.limit and progress.limit / 60,
+            "dataset": {"source": settings.get("faces"), "images": settings["images"]},
             **last, "resumed": state.seconds_before > 0, "run": str(folder), "settings": settings}
 
 

@@ -1,12 +1,12 @@
-"""The run's settings: the FACEGEN_* environment variables, validated in one place, and the device
-and precision to train on."""
+"""The run's settings: one Settings object (the settings cell, the FACEGEN_* environment variables and the
+recipe), validated in one place, and the device and precision to train on."""
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -72,35 +72,13 @@ GPU_EPOCHS = 40  # a full run on a GPU
 CPU_MINUTES = 5.0  # a CPU run without FACEGEN_EPOCHS is time-bounded to about this long
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """Every knob of a run, validated. Built by read_parameters."""
-
-    data: str  # a zip or a folder; "" = look beside the notebook, download, or synthesise
-    out_dir: Path  # where samples.png, losses.png, checkpoint.pt and summary.json land
-    epochs: int | None  # None = 40 on a GPU, time-bounded on a CPU
-    minutes: float | None  # stop training after this many minutes (None = no time bound)
-    max_images: int | None  # use only the first N images (None = all)
-    batch_size: int | None  # None = the recipe's (the Hyperparameters cell: 128 on a GPU, 32 on a CPU)
-    device: str  # "" = CUDA, else MPS, else CPU
-    seed: int
-    quick: bool  # a small subset and one short epoch (CI)
-    pretrained: bool  # skip training and load assets/generator.pt
-    fid_samples: int | None  # None = 10,000 on a GPU, 300 on a CPU (step 10); 0 = off
-    fresh: bool = False  # start training over instead of resuming this run's checkpoint
-    eager: bool = False  # no CUDA graph: every step runs as plain Python (for debugging train_step)
-    precision: str = "auto"  # FastStep's precision: auto (by hardware), fp32 or bf16
-    shared_cache: Path | None = None  # a class's decoded faces, read first and never written (python -m facegen.dataset)
-
-
 SEED_MAX = 2**32 - 1  # numpy's and most libraries' seeds; the loader's order mixes it with the epoch in 64 bits
 ON, OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
-SETTINGS = ("FACEGEN_PROJECT_URL",)  # read elsewhere (the notebook's first cell); the rest: read_environment
 
 
 def _parse_number(name: str, value, kind: type, minimum: float, allow_empty: bool, maximum: float = math.inf):
-    """Turn an environment string into a number, or raise one clear line about it. A whole number may be
-    written as 2.0 (a float that is whole), not as 2.5."""
+    """Turn a string (from the environment) or a number into a number, or raise one clear line about it. A whole
+    number may be written as 2.0 (a float that is whole), not as 2.5."""
     if value is None or (isinstance(value, str) and value.strip() == ""):
         if allow_empty:
             return None
@@ -129,76 +107,161 @@ def _is_on(name: str, flag) -> bool:
     return text in ON
 
 
-def read_parameters(data="", out_dir="outputs", epochs="", minutes="", max_images="", batch_size="",
-                    device="", seed="0", quick="", pretrained="", fid_samples="", fresh="",
-                    eager="", precision="auto", shared_cache="") -> Config:
-    """Validate the notebook's parameters (strings from the environment, or numbers from a caller)."""
-    config = Config(
-        data=str(data or "").strip(),
-        out_dir=Path(str(out_dir or "outputs")),
-        epochs=_parse_number("FACEGEN_EPOCHS", epochs, int, 1, allow_empty=True),
-        minutes=_parse_number("FACEGEN_MINUTES", minutes, float, 0.01, allow_empty=True),
-        max_images=_parse_number("FACEGEN_MAX_IMAGES", max_images, int, 1, allow_empty=True),
-        batch_size=_parse_number("FACEGEN_BATCH_SIZE", batch_size, int, 2, allow_empty=True),
-        device=str(device or "").strip().lower(),
-        seed=_parse_number("FACEGEN_SEED", seed, int, 0, allow_empty=False, maximum=SEED_MAX),
-        quick=_is_on("FACEGEN_QUICK", quick),
-        pretrained=_is_on("FACEGEN_PRETRAINED", pretrained),
-        fid_samples=_parse_number("FACEGEN_FID_SAMPLES", fid_samples, int, 0, allow_empty=True),
-        fresh=_is_on("FACEGEN_FRESH", fresh),
-        eager=_is_on("FACEGEN_EAGER", eager),
-        precision=str(precision or "auto").strip().lower(),
-        shared_cache=Path(str(shared_cache).strip()) if str(shared_cache or "").strip() else None,
-    )
-    if config.precision not in ("auto", "fp32", "bf16"):
-        raise FacegenError(f"FACEGEN_PRECISION must be auto, fp32 or bf16, got {precision!r}")
-    pick_device(config.device)  # an unknown device fails here, before any work starts
-    no_fid = 0 if config.fid_samples is None else config.fid_samples  # quick and pretrained: FID only when asked
-    if config.quick:
-        config = dataclasses.replace(
-            config, epochs=config.epochs or QUICK_EPOCHS, fid_samples=no_fid,
-            max_images=min(config.max_images or QUICK_MAX_IMAGES, QUICK_MAX_IMAGES))
-    if config.pretrained:  # nothing is trained; all the faces still serve step 11's search for copies
-        config = dataclasses.replace(config, fid_samples=no_fid)
-    return config
+def _number(kind: type, minimum: float, empty: bool = True, maximum: float = math.inf) -> Callable:
+    return lambda name, value: _parse_number(name, value, kind, minimum, empty, maximum)
 
 
-def training_budget(config: Config, device) -> tuple[int, float | None]:
+def _text(name: str, value) -> str:
+    return str(value or "").strip()
+
+
+def _path(name: str, value) -> Path | None:
+    return Path(str(value).strip()) if str(value or "").strip() else None
+
+
+def _precision(name: str, value) -> str:
+    text = str(value or "auto").strip().lower()
+    if text not in ("auto", "fp32", "bf16"):
+        raise FacegenError(f"{name} must be auto, fp32 or bf16, got {value!r}")
+    return text
+
+
+def _device(name: str, value) -> str:
+    text = str(value or "").strip().lower()
+    pick_device(text)  # an unknown device fails here, before any work starts
+    return text
+
+
+# Every knob of a run, with how its value is read: a string from the environment or a value from the
+# notebook, validated the same way. The settings cell and the FACEGEN_* variables set the first group; the
+# Hyperparameters cell the second (through Settings.replace, in step 8's training cell).
+PARSERS = {
+    "data": _text,  # a zip or a folder; "" = look beside the notebook, download, or synthesise
+    "out_dir": lambda name, value: _path(name, value) or Path("outputs"),  # the run folders, the cache
+    "epochs": _number(int, 1),  # None = 40 on a GPU, time-bounded on a CPU (training_budget)
+    "minutes": _number(float, 0.01),  # stop training after this many minutes (None = 5 on a CPU, none on a GPU)
+    "max_images": _number(int, 1),  # use only the first N images (None = all)
+    "batch_size": _number(int, 2),  # None = the Hyperparameters cell's (128 on a GPU, 32 on a CPU)
+    "device": _device,  # "" = CUDA, else MPS, else CPU
+    "seed": _number(int, 0, empty=False, maximum=SEED_MAX),
+    "quick": _is_on,  # a small subset and one short epoch (CI)
+    "pretrained": _is_on,  # skip training and load assets/generator.pt
+    "fid_samples": _number(int, 0),  # None = 10,000 on a GPU, 300 on a CPU (step 10); 0 = off
+    "fresh": _is_on,  # start training over instead of resuming this run's checkpoint
+    "eager": _is_on,  # no FastStep: every step runs train_step as written (to debug it)
+    "precision": _precision,  # FastStep's precision: auto (by hardware), fp32 or bf16
+    "shared_cache": _path,  # a class's decoded faces, read first and never written (python -m facegen.dataset)
+    # the recipe
+    "z_size": _number(int, 1, empty=False),  # the length of z
+    "smooth": _is_on,  # one-sided label smoothing (real faces labelled 0.9)
+    "ema_decay": _number(float, 0.0, maximum=0.999999),  # the weight average's decay (None or 0: no average)
+    "faces": _text,  # what the faces are, as step 1 found them: part of the run's identity
+    "sample_size": _number(int, 1, empty=False),  # faces drawn from the fixed z after each epoch
+    "log_every": _number(int, 1),  # steps per log line (None: about 4 an epoch, at most 50 steps)
+    "checkpoint_minutes": _number(float, 0.0, empty=False),  # a checkpoint at least this often, and each epoch
+}
+ENVIRONMENT = tuple(PARSERS)[:tuple(PARSERS).index("shared_cache") + 1]  # what FACEGEN_* variables may set
+IDENTITY = ("z_size", "smooth", "ema_decay", "seed", "faces")  # with the networks, the optimizers and the loader:
+# what makes a run (runs.run_settings); the same identity resumes a run, another starts a new one
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every knob of a run in one object, validated when it is made (read_settings, Settings(...) or
+    replace()). train() reads it; settings.json in the run's folder keeps its identity (IDENTITY)."""
+
+    data: str = ""
+    out_dir: Path = Path("outputs")
+    epochs: int | None = None
+    minutes: float | None = None
+    max_images: int | None = None
+    batch_size: int | None = None
+    device: str = ""
+    seed: int = 0
+    quick: bool = False
+    pretrained: bool = False
+    fid_samples: int | None = None
+    fresh: bool = False
+    eager: bool = False
+    precision: str = "auto"
+    shared_cache: Path | None = None
+    z_size: int = 100
+    smooth: bool = True
+    ema_decay: float | None = 0.999
+    faces: str = ""
+    sample_size: int = 64
+    log_every: int | None = None
+    checkpoint_minutes: float = 2.0
+
+    def __post_init__(self):
+        for name, parse in PARSERS.items():
+            label = variable(name) if name in ENVIRONMENT else name
+            object.__setattr__(self, name, parse(label, getattr(self, name)))
+
+    def replace(self, **changes) -> Settings:
+        """A copy with these settings changed (validated); a name that is no setting is refused in one line."""
+        for name in changes:
+            if name not in PARSERS:
+                raise FacegenError(f"{name!r} is not a setting{did_you_mean(name, PARSERS, repr)} The settings: "
+                                   f"{', '.join(PARSERS)}.")
+        return dataclasses.replace(self, **changes)
+
+    def identity(self) -> dict:
+        return {name: getattr(self, name) for name in IDENTITY}
+
+
+def variable(name: str) -> str:
+    """The environment variable of a setting: FACEGEN_EPOCHS for epochs, FACEGEN_OUT for out_dir."""
+    return f"FACEGEN_{'OUT' if name == 'out_dir' else name.upper()}"
+
+
+def read_parameters(**values) -> Settings:
+    """Settings from the environment's strings (or values), with the quick and pretrained configurations applied."""
+    settings = Settings().replace(**{name: "" if value is None else value for name, value in values.items()})
+    no_fid = 0 if settings.fid_samples is None else settings.fid_samples  # quick and pretrained: FID only when asked
+    if settings.quick:
+        settings = settings.replace(epochs=settings.epochs or QUICK_EPOCHS, fid_samples=no_fid,
+                                    max_images=min(settings.max_images or QUICK_MAX_IMAGES, QUICK_MAX_IMAGES))
+    if settings.pretrained:  # nothing is trained; all the faces still serve step 11's search for copies
+        settings = settings.replace(fid_samples=no_fid)
+    return settings
+
+
+def training_budget(settings: Settings, device) -> tuple[int, float | None]:
     """(epochs, max_minutes): FACEGEN_EPOCHS, else 40; without FACEGEN_EPOCHS, anything but a CUDA GPU (a
     CPU, a Mac's GPU) trains the laptop recipe for at most 5 minutes (FACEGEN_MINUTES overrides)."""
-    epochs = config.epochs or GPU_EPOCHS
-    bounded = device.type != "cuda" and not config.epochs
-    return epochs, config.minutes or (CPU_MINUTES if bounded else None)
+    epochs = settings.epochs or GPU_EPOCHS
+    bounded = device.type != "cuda" and not settings.epochs
+    return epochs, settings.minutes or (CPU_MINUTES if bounded else None)
 
 
 CELL = ("minutes", "fresh", "pretrained", "eager")  # what the notebook's settings cell sets
+OTHER_VARIABLES = ("FACEGEN_PROJECT_URL",)  # read elsewhere (the notebook's first cell)
 
 
-def read_environment(environ=None, **cell) -> Config:
-    """read_parameters from the notebook's settings cell (minutes, fresh, pretrained, eager) and the FACEGEN_*
+def read_settings(environ=None, **cell) -> Settings:
+    """The run's Settings from the notebook's settings cell (minutes, fresh, pretrained, eager) and the FACEGEN_*
     environment variables (FACEGEN_EPOCHS for epochs, ...), which override the cell in headless runs (said in
-    one line when they do); what neither sets takes read_parameters' default. A FACEGEN_* name that is no setting
-    (a misspelling that would be ignored) is refused in one line naming the nearest setting."""
+    one line when they do); what neither sets keeps its default. A FACEGEN_* name that is no setting (a
+    misspelling that would be ignored) is refused in one line naming the nearest setting."""
     environ = os.environ if environ is None else environ
-    defaults = inspect.signature(read_parameters).parameters
     unknown = sorted(set(cell) - set(CELL))
     if unknown:
-        raise FacegenError(f"read_environment takes {', '.join(CELL)} from the settings cell, not {', '.join(unknown)}")
-    variable = {name: f"FACEGEN_{'OUT' if name == 'out_dir' else name.upper()}" for name in defaults}
-    known = (*variable.values(), *SETTINGS)
+        raise FacegenError(f"read_settings takes {', '.join(CELL)} from the settings cell, not {', '.join(unknown)}")
+    known = (*map(variable, ENVIRONMENT), *OTHER_VARIABLES)
     for name in sorted(n for n in environ if n.upper().startswith("FACEGEN_") and n not in known):
         raise FacegenError(f"{name} is not a setting{did_you_mean(name.upper(), known)} The settings are listed in "
                            "docs/outputs.md.")
-    values = {name: environ.get(variable[name], cell.get(name, p.default)) for name, p in defaults.items()}
+    values = {**cell, **{name: environ[variable(name)] for name in ENVIRONMENT if variable(name) in environ}}
     for name in CELL:
-        if variable[name] in environ and name in cell:
-            print(f"{variable[name]}={environ[variable[name]]} (set outside the notebook) overrides "
+        if variable(name) in environ and name in cell:
+            print(f"{variable(name)}={environ[variable(name)]} (set outside the notebook) overrides "
                   f"{name} = {cell[name]!r} of the settings cell.")
     try:
-        return read_parameters(**{name: "" if value is None else value for name, value in values.items()})
+        return read_parameters(**values)
     except FacegenError as e:  # name a value of the settings cell as the learner wrote it
         text = str(e)
-        for name in (n for n in CELL if n in cell and variable[n] not in environ):
-            text = text.replace(variable[name], f"{name} (in the settings cell)")
+        for name in (n for n in CELL if n in cell and variable(n) not in environ):
+            text = text.replace(variable(name), f"{name} (in the settings cell)")
             text = text.replace("must be one of 1, true, yes, on or 0, false, no, off", "must be True or False")
         raise FacegenError(text) from None

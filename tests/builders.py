@@ -118,10 +118,10 @@ def run_train(nb, out_dir: Path, epochs: int, train_step=None, conv_dim: int = 8
     step = train_step or nb["train_step"]
     if precision is not None:
         step = helpers.FastStep(step, D, G, CPU, precision)
-    where = {k: kw.pop(k) for k in ("update_average", "fresh") if k in kw}
-    return helpers.train(D, G, d_opt, g_opt, step, loader, out_dir=out_dir,
-                         recipe={"epochs": epochs, **TRAIN_DEFAULTS, **kw},
-                         **{"update_average": nb["update_average"], **where})
+    update_average = kw.pop("update_average", nb["update_average"])
+    return helpers.train(D, G, d_opt, g_opt, step, loader, helpers.Settings(**{"epochs": epochs, "out_dir": out_dir,
+                                                                             **TRAIN_DEFAULTS, **kw}),
+                         update_average=update_average)
 
 
 # --- Checkpoints ----------------------------------------------------------------------------------

@@ -255,8 +255,8 @@ def test_training_leaves_the_threads_the_layout_and_the_optimizers_as_the_learne
     if route == "cuda-graph":
         step.want_graph = True  # what a CUDA device sets, its capture faked
         capture = FakeCapture(monkeypatch, step, fail=False)
-    helpers.train(D, G, d_opt, g_opt, step, loader, out_dir=tmp_path, update_average=nb["update_average"],
-                  recipe={"epochs": 3, **TRAIN_DEFAULTS})
+    helpers.train(D, G, d_opt, g_opt, step, loader, update_average=nb["update_average"],
+                  settings=helpers.Settings(epochs=3, **TRAIN_DEFAULTS, out_dir=tmp_path))
     if route == "cuda-graph":
         assert capture.replays > 0 and step.graph is None, "the CUDA graph was not used, or not dropped"
     else:

@@ -226,8 +226,8 @@ def test_train_accepts_the_lessons_imagefolder_dataloader(nb, tmp_path):
                                          batch_size=8, shuffle=True, drop_last=True)
     D, G, d_opt, g_opt = nets(nb)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader,
-                           recipe={"epochs": 1, **TRAIN_DEFAULTS},
-                           update_average=nb["update_average"], out_dir=tmp_path / "out")
+                           helpers.Settings(epochs=1, **TRAIN_DEFAULTS, out_dir=tmp_path / "out"),
+                           update_average=nb["update_average"])
     summary = json.loads((result.folder / "summary.json").read_text())
     assert summary == result.summary
     assert summary["epochs_completed"] == 1 and summary["images_seen"] == 32 and summary["batch_size"] == 8
@@ -243,8 +243,8 @@ def test_train_accepts_a_plain_list_of_batches(nb, tmp_path, no_loss_plot, with_
     loader = [(b, torch.zeros(8, dtype=torch.long)) for b in batches] if with_labels else batches
     D, G, d_opt, g_opt = nets(nb)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader,
-                           recipe={"epochs": 2, **TRAIN_DEFAULTS},
-                           update_average=nb["update_average"], out_dir=tmp_path)
+                           helpers.Settings(epochs=2, **TRAIN_DEFAULTS, out_dir=tmp_path),
+                           update_average=nb["update_average"])
     summary = json.loads((result.folder / "summary.json").read_text())
     assert summary["epochs_completed"] == 2 and summary["images_seen"] == 2 * 4 * 8
     assert result.history["step"] == [2, 4, 6, 8] and len(result.samples_per_epoch) == 2
@@ -260,8 +260,8 @@ def test_a_loader_of_wrong_shapes_fails_in_one_line_naming_the_expected_shape(nb
     D, G, d_opt, g_opt = nets(nb)
     with pytest.raises(FacegenError) as e:
         helpers.train(D, G, d_opt, g_opt, nb["train_step"], [bad, bad],
-                      recipe={"epochs": 1, **TRAIN_DEFAULTS},
-                      update_average=nb["update_average"], out_dir=tmp_path)
+                      helpers.Settings(epochs=1, **TRAIN_DEFAULTS, out_dir=tmp_path),
+                      update_average=nb["update_average"])
     one_line(e, "(B, 3, S, S)", got)
 
 
@@ -270,8 +270,8 @@ def test_a_loader_without_a_length_is_refused_in_one_line(nb, tmp_path):
     batches = (torch.rand(8, 3, 32, 32) * 2 - 1 for _ in range(4))  # an iterable, with no len()
     with pytest.raises(FacegenError) as e:
         helpers.train(D, G, d_opt, g_opt, nb["train_step"], batches,
-                      recipe={"epochs": 1, **TRAIN_DEFAULTS},
-                      update_average=nb["update_average"], out_dir=tmp_path)
+                      helpers.Settings(epochs=1, **TRAIN_DEFAULTS, out_dir=tmp_path),
+                      update_average=nb["update_average"])
     one_line(e, "train_loader")
 
 
@@ -279,8 +279,8 @@ def test_an_empty_loader_is_refused_in_one_line(nb, tmp_path):
     D, G, d_opt, g_opt = nets(nb)
     with pytest.raises(FacegenError) as e:
         helpers.train(D, G, d_opt, g_opt, nb["train_step"], [],
-                      recipe={"epochs": 1, **TRAIN_DEFAULTS},
-                      update_average=nb["update_average"], out_dir=tmp_path)
+                      helpers.Settings(epochs=1, **TRAIN_DEFAULTS, out_dir=tmp_path),
+                      update_average=nb["update_average"])
     one_line(e, "no batches", "batch size")
 
 
@@ -462,21 +462,6 @@ def test_what_the_optimizers_and_loader_do_not_hold_is_said_in_one_line(nb, caps
     for part in ("d_optimizer holds lr 0.0002, not 0.0001", "g_optimizer holds betas (0.5, 0.999), not (0.9, 0.999)",
                  "train_loader gives batches of 16, not 32", "run the cells from the Hyperparameters cell down"):
         assert part in said, (part, said)
-
-
-# --- train's recipe ------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("recipe, words", [({"epochs": 1, "ema": 0.99}, ["'ema'", "did you mean 'ema_decay'?"]),
-                                           ({"epoch": 1}, ["'epoch'", "did you mean 'epochs'?"]),
-                                           ({"z_size": 100}, ["needs \"epochs\""])])
-def test_a_recipe_key_train_does_not_know_or_no_epochs_is_refused_in_one_line(recipe, words):
-    with pytest.raises(FacegenError) as e:
-        helpers.read_recipe(recipe)
-    one_line(e, *words)
-
-
-def test_a_recipe_takes_the_defaults_for_what_it_leaves_out():
-    assert helpers.read_recipe({"epochs": 3, "smooth": False}) == {**helpers.RECIPE, "epochs": 3, "smooth": False}
 
 
 def test_keep_results_keeps_a_trained_runs_pictures_and_summary_and_a_pretrained_result_changes_nothing(

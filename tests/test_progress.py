@@ -58,7 +58,7 @@ def bars(monkeypatch):
 
 
 def test_train_with_a_time_limit_shows_seconds_against_the_limit(nb, tmp_path, bars, no_loss_plot):
-    run_train(nb, tmp_path, epochs=2, max_minutes=0.5)  # 2 x 4 steps, bounded by 30 s (the epochs end first)
+    run_train(nb, tmp_path, epochs=2, minutes=0.5)  # 2 x 4 steps, bounded by 30 s (the epochs end first)
     assert bars == [(30, "s")], "the bar's total must be the limit in seconds, not the run's 8 steps"
 
 

@@ -92,7 +92,7 @@ CHANGES = {  # what is changed (run_train's keyword arguments) -> what the one l
     "seed": ({"seed": 1}, ["seed 0 -> 1"]),
     "batch-size": ({"batch_size": 8}, ["batch_size 16 -> 8"]),
     "other-images": ({"n_images": 48}, ["images 64 -> 48"]),
-    "data": ({"data": "zip: other.zip"}, ["data '' -> 'zip: other.zip'"]),
+    "faces": ({"faces": "zip: other.zip"}, ["faces '' -> 'zip: other.zip'"]),
     "architecture": ({"conv_dim": 4}, ["the layers of D", "the layers of G"]),
 }
 
@@ -202,8 +202,8 @@ def test_optimizers_that_do_not_hold_the_networks_parameters_are_refused_in_one_
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     with pytest.raises(FacegenError) as e:
         helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader,
-                      recipe={"epochs": 1},
-                      update_average=nb["update_average"], out_dir=tmp_path)
+                      helpers.Settings(epochs=1, out_dir=tmp_path),
+                      update_average=nb["update_average"])
     one_line(e, "d_optimizer", words, "step 7")
     assert not (tmp_path / "runs").exists(), "nothing is written for a refused run"
 
@@ -214,12 +214,12 @@ def test_swapped_optimizers_fixed_then_trained_again_just_train(nb, tmp_path, no
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     with pytest.raises(FacegenError):
         helpers.train(D, G, torch.optim.Adam(G.parameters()), torch.optim.Adam(D.parameters()), nb["train_step"],
-                      loader, recipe={"epochs": 1},
-                      update_average=nb["update_average"], out_dir=tmp_path)
+                      loader, helpers.Settings(epochs=1, out_dir=tmp_path),
+                      update_average=nb["update_average"])
     d_opt, g_opt = torch.optim.Adam(D.parameters(), 2e-4), torch.optim.Adam(G.parameters(), 2e-4)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader,
-                           recipe={"epochs": 1},
-                           update_average=nb["update_average"], out_dir=tmp_path)
+                           helpers.Settings(epochs=1, out_dir=tmp_path),
+                           update_average=nb["update_average"])
     assert result.summary["epochs_completed"] == 1
 
 
@@ -297,14 +297,14 @@ def test_a_resumed_epoch_of_a_plain_shuffling_loader_says_its_order_is_new(nb, t
     torch.manual_seed(0)
     D, G, d_opt, g_opt = nets(nb)
     helpers.train(D, G, d_opt, g_opt, stop_on(nb, [2]), loader(),
-                  recipe={"epochs": 1},
-                  out_dir=tmp_path, update_average=nb["update_average"])
+                  helpers.Settings(epochs=1, out_dir=tmp_path),
+                  update_average=nb["update_average"])
     capsys.readouterr()
     torch.manual_seed(0)
     D, G, d_opt, g_opt = nets(nb)
     result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader(),
-                           recipe={"epochs": 1},
-                           update_average=nb["update_average"], out_dir=tmp_path)
+                           helpers.Settings(epochs=1, out_dir=tmp_path),
+                           update_average=nb["update_average"])
     out = capsys.readouterr().out
     assert "Resumed" in out and "shuffles anew each time, so the rest of epoch 1 comes from a new order" in out, out
     assert result.summary["images_seen"] == 64
@@ -375,8 +375,8 @@ def step(*args, **options):
     time.sleep(delay)
     return nb["train_step"](*args, **options)
 
-result = helpers.train(D, G, d_opt, g_opt, step, loader, out_dir=out_dir, update_average=nb["update_average"],
-                       recipe={{"epochs": epochs, "sample_size": 16, "checkpoint_minutes": 0.001}})
+result = helpers.train(D, G, d_opt, g_opt, step, loader, update_average=nb["update_average"],
+                       settings=helpers.Settings(epochs=epochs, sample_size=16, checkpoint_minutes=0.001, out_dir=out_dir))
 print("HISTORY", json.dumps(result.history), flush=True)
 """
 EPOCHS = 4
@@ -502,8 +502,8 @@ def test_train_leaves_the_learners_seed_models_and_stop_handler_as_they_were(nb,
     D, G, d_opt, g_opt = nets(nb)
     loader = helpers.get_dataloader(16, images=random_images(64), scale=scale)
     helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader,
-                  recipe={"epochs": 1, "seed": 0},
-                  out_dir=tmp_path, update_average=nb["update_average"])
+                  helpers.Settings(epochs=1, seed=0, out_dir=tmp_path),
+                  update_average=nb["update_average"])
     assert torch.initial_seed() == 123, "train() reseeded the global random generator"
     assert signal.getsignal(signal.SIGINT) is handler, "train() left its own Stop handler behind"
     conv = next(p for p in D.parameters() if p.ndim == 4)
@@ -531,8 +531,8 @@ def test_the_loaders_shuffling_seed_is_part_of_the_runs_identity(nb, tmp_path, c
         D, G, d_opt, g_opt = nets(nb, 8)
         loader = helpers.get_dataloader(16, images=random_images(64), scale=nb["scale"], seed=seed)
         helpers.train(D, G, d_opt, g_opt, nb["train_step"], loader,
-                      recipe={"epochs": 1, **TRAIN_DEFAULTS},
-                      update_average=nb["update_average"], out_dir=tmp_path)
+                      helpers.Settings(epochs=1, **TRAIN_DEFAULTS, out_dir=tmp_path),
+                      update_average=nb["update_average"])
     out = capsys.readouterr().out
     assert "shuffle_seed 0 -> 1" in out and (tmp_path / "runs" / (RUN + "-2")).is_dir(), out
 

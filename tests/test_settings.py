@@ -2,7 +2,6 @@
 precision to train on."""
 from __future__ import annotations
 
-import inspect
 import re
 
 import pytest
@@ -35,16 +34,16 @@ def test_bad_numbers_are_refused(name, value, variable):
 
 
 def test_good_parameters_pass():
-    config = settings.read_parameters(epochs="3", batch_size="64", device="cpu", minutes="1.5", seed="7")
-    assert (config.epochs, config.batch_size, config.minutes, config.seed) == (3, 64, 1.5, 7)
+    made = settings.read_parameters(epochs="3", batch_size="64", device="cpu", minutes="1.5", seed="7")
+    assert (made.epochs, made.batch_size, made.minutes, made.seed) == (3, 64, 1.5, 7)
 
 
 def test_quick_takes_a_subset_for_one_epoch_and_a_cpu_run_is_time_bounded():
     quick = settings.read_parameters(quick="1", device="cpu")
     assert (quick.epochs, quick.max_images) == (settings.QUICK_EPOCHS, settings.QUICK_MAX_IMAGES)
-    assert helpers.training_budget(quick, CPU) == (settings.QUICK_EPOCHS, None)
+    assert settings.training_budget(quick, CPU) == (settings.QUICK_EPOCHS, None)
     plain = settings.read_parameters(device="cpu")
-    assert helpers.training_budget(plain, CPU) == (settings.GPU_EPOCHS, settings.CPU_MINUTES)
+    assert settings.training_budget(plain, CPU) == (settings.GPU_EPOCHS, settings.CPU_MINUTES)
 
 
 @pytest.mark.parametrize("device, minutes", [("cpu", settings.CPU_MINUTES), ("mps", settings.CPU_MINUTES),
@@ -53,9 +52,9 @@ def test_only_a_cuda_gpu_trains_without_a_time_limit(device, minutes):
     """One rule: a CUDA GPU trains the GPU recipe's 40 epochs; a CPU and a Mac's GPU (mps) the laptop recipe,
     time-bounded. FACEGEN_EPOCHS lifts the bound anywhere, FACEGEN_MINUTES sets it anywhere."""
     plain = settings.read_parameters()
-    assert helpers.training_budget(plain, torch.device(device)) == (settings.GPU_EPOCHS, minutes)
-    assert helpers.training_budget(settings.read_parameters(epochs="3"), torch.device(device)) == (3, None)
-    assert helpers.training_budget(settings.read_parameters(minutes="2"), torch.device(device)) == (40, 2.0)
+    assert settings.training_budget(plain, torch.device(device)) == (settings.GPU_EPOCHS, minutes)
+    assert settings.training_budget(settings.read_parameters(epochs="3"), torch.device(device)) == (3, None)
+    assert settings.training_budget(settings.read_parameters(minutes="2"), torch.device(device)) == (40, 2.0)
 
 
 def test_fid_is_off_in_the_quick_and_pretrained_configurations_unless_asked_for():
@@ -77,43 +76,43 @@ def test_the_pretrained_route_keeps_every_face_for_the_search_for_copies():
 
 def test_the_settings_cell_sets_its_four_values_and_a_variable_overrides_one_saying_so(capsys):
     cell = {"minutes": 0.4, "fresh": True, "pretrained": False, "eager": True}
-    config = helpers.read_environment({}, **cell)
-    assert (config.minutes, config.fresh, config.pretrained, config.eager) == (0.4, True, False, True)
+    made = helpers.read_settings({}, **cell)
+    assert (made.minutes, made.fresh, made.pretrained, made.eager) == (0.4, True, False, True)
     assert capsys.readouterr().out == ""
-    config = helpers.read_environment({"FACEGEN_MINUTES": "2", "FACEGEN_PRETRAINED": "1"}, **cell)
-    assert (config.minutes, config.pretrained, config.fresh) == (2.0, True, True)
+    made = helpers.read_settings({"FACEGEN_MINUTES": "2", "FACEGEN_PRETRAINED": "1"}, **cell)
+    assert (made.minutes, made.pretrained, made.fresh) == (2.0, True, True)
     said = capsys.readouterr().out.splitlines()
     assert said == ["FACEGEN_MINUTES=2 (set outside the notebook) overrides minutes = 0.4 of the settings cell.",
                     "FACEGEN_PRETRAINED=1 (set outside the notebook) overrides pretrained = False of the settings cell."]
-    assert helpers.read_environment({}, minutes=None).minutes is None  # the default: 5 on a laptop (training_budget)
+    assert helpers.read_settings({}, minutes=None).minutes is None  # the default: 5 on a laptop (training_budget)
 
 
 @pytest.mark.parametrize("cell, says", [({"minutes": -1}, "minutes (in the settings cell) must be >= 0.01, got -1"),
                                         ({"fresh": "maybe"}, "fresh (in the settings cell) must be True or False"),
-                                        ({"epochs": 3}, "read_environment takes minutes, fresh, pretrained, eager")])
+                                        ({"epochs": 3}, "read_settings takes minutes, fresh, pretrained, eager")])
 def test_a_bad_value_of_the_settings_cell_is_named_as_the_learner_wrote_it(cell, says):
     with pytest.raises(FacegenError, match=re.escape(says)):
-        helpers.read_environment({}, **cell)
+        helpers.read_settings({}, **cell)
 
 
-def test_read_environment_takes_each_facegen_variable_and_the_defaults_for_the_rest():
-    config = helpers.read_environment({"FACEGEN_EPOCHS": "3", "FACEGEN_SEED": "7", "FACEGEN_OUT": "elsewhere",
+def test_read_settings_takes_each_facegen_variable_and_the_defaults_for_the_rest():
+    made = helpers.read_settings({"FACEGEN_EPOCHS": "3", "FACEGEN_SEED": "7", "FACEGEN_OUT": "elsewhere",
                                        "FACEGEN_DEVICE": "cpu", "FACEGEN_FRESH": "1", "CI": "true"})
-    assert (config.epochs, config.seed, str(config.out_dir), config.fresh) == (3, 7, "elsewhere", True)
-    assert (config.batch_size, config.quick, config.minutes) == (None, False, None), "unset: the defaults; CI: nothing"
+    assert (made.epochs, made.seed, str(made.out_dir), made.fresh) == (3, 7, "elsewhere", True)
+    assert (made.batch_size, made.quick, made.minutes) == (None, False, None), "unset: the defaults; CI: nothing"
     with pytest.raises(FacegenError) as e:
-        helpers.read_environment({"FACEGEN_BATCH_SIZE": "lots"})
+        helpers.read_settings({"FACEGEN_BATCH_SIZE": "lots"})
     one_line(e, "FACEGEN_BATCH_SIZE", "lots")
 
 
 @pytest.mark.parametrize("value, expected", [("", "auto"), ("BF16", "bf16"), ("fp32", "fp32"), ("auto", "auto")])
 def test_facegen_precision_is_read_and_checked(value, expected):
-    assert helpers.read_environment({"FACEGEN_PRECISION": value}).precision == expected
+    assert helpers.read_settings({"FACEGEN_PRECISION": value}).precision == expected
 
 
 def test_an_unknown_precision_is_refused_in_one_line():
     with pytest.raises(FacegenError) as e:
-        helpers.read_environment({"FACEGEN_PRECISION": "fp8"})
+        helpers.read_settings({"FACEGEN_PRECISION": "fp8"})
     one_line(e, "FACEGEN_PRECISION", "fp8")
 
 
@@ -148,7 +147,7 @@ def test_a_yes_no_setting_that_says_neither_is_refused(name, value):
                                            ("facegen_seeds", "FACEGEN_SEED")])
 def test_a_misspelt_setting_is_refused_with_the_nearest_name(name, nearest):
     with pytest.raises(FacegenError) as e:
-        helpers.read_environment({name: "3"})
+        helpers.read_settings({name: "3"})
     one_line(e, name, f"did you mean {nearest}?")
 
 
@@ -157,9 +156,8 @@ def test_every_setting_the_docs_list_is_known_and_every_known_one_listed():
 
     from tests.builders import ROOT
     listed = set(re.findall(r"^\| `(FACEGEN_[A-Z_]+)` \|", (ROOT / "docs" / "outputs.md").read_text(), re.M))
-    helpers.read_environment({name: "" for name in listed - {"FACEGEN_SEED"}})  # none refused as unknown
-    defaults = inspect.signature(settings.read_parameters).parameters
-    known = {f"FACEGEN_{'OUT' if n == 'out_dir' else n.upper()}" for n in defaults} | set(settings.SETTINGS)
+    helpers.read_settings({name: "" for name in listed - {"FACEGEN_SEED"}})  # none refused as unknown
+    known = {settings.variable(name) for name in settings.ENVIRONMENT} | set(settings.OTHER_VARIABLES)
     assert listed == known, (listed ^ known)
 
 # === The device and its precision =================================================================
@@ -233,3 +231,31 @@ def test_the_device_is_named_in_the_summary_with_its_gpu(monkeypatch):
     assert settings.device_name(CPU) == "cpu"
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA T4")
     assert settings.device_name(torch.device("cuda")) == "cuda (NVIDIA T4)"
+
+
+# --- One Settings object: the settings cell, the environment and the recipe ----------------------------------
+
+@pytest.mark.parametrize("changes, words", [({"ema": 0.99}, ["'ema'", "did you mean 'ema_decay'?"]),
+                                            ({"epoch": 1}, ["'epoch'", "did you mean 'epochs'?"]),
+                                            ({"ema_decay": 1.5}, ["ema_decay", "between 0 and"]),
+                                            ({"z_size": 0}, ["z_size", ">= 1"]),
+                                            ({"epochs": "two"}, ["FACEGEN_EPOCHS", "whole number"])])
+def test_a_setting_that_is_unknown_or_out_of_range_is_refused_in_one_line(changes, words):
+    with pytest.raises(FacegenError) as e:
+        settings.Settings().replace(**changes)
+    one_line(e, *words)
+
+
+def test_settings_are_validated_however_they_are_made():
+    made = settings.Settings(epochs="3", smooth="no", ema_decay=None)
+    assert (made.epochs, made.smooth, made.ema_decay) == (3, False, None)
+    assert made.replace(z_size=64).z_size == 64 and made.z_size == 100, "replace makes a copy"
+    with pytest.raises(FacegenError):
+        settings.Settings(minutes=-1)
+
+
+def test_the_run_identity_holds_the_recipe_and_the_seed_not_where_or_how_long():
+    base = settings.Settings(faces="zip: processed-celeba-small.zip")
+    assert base.identity() == {"z_size": 100, "smooth": True, "ema_decay": 0.999, "seed": 0,
+                               "faces": "zip: processed-celeba-small.zip"}
+    assert base.replace(minutes=30, out_dir="elsewhere", fresh=True).identity() == base.identity()
