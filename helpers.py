@@ -29,7 +29,7 @@ from facegen import FacegenError, count_parameters, runs, write_json
 from facegen.checks.optimizers import parameters_problem
 from facegen.dataset import DataSource, find_dataset, list_image_names, load_images
 from facegen.fast_step import FastStep
-from facegen.fid import fid, fid_available
+from facegen.fid import fid, fid_available, fid_floor
 from facegen.pictures import (draw_game, draw_networks, draw_training_step, nearest_faces,
                               plot_generator_losses, plot_losses, progress_rows, save_images, save_progress_gif,
                               show_images)
@@ -324,6 +324,16 @@ def use_pretrained(out_dir: Path, device: torch.device | str = "cpu", sample_siz
     print(f"Loaded the pretrained generator {Path(path).name} (conv_dim {G.conv_dim}; {ABOUT}); nothing was "
           f"trained here. Wrote samples.png and summary.json to {folder}/.")
     return runs.TrainResult({k: [] for k in HISTORY_KEYS}, [samples], fixed_z.cpu(), summary, G, folder)
+
+
+def fid_beside(n_samples: int, floor: float, path: Path | None = None) -> str:
+    """What an FID of n_samples means: the floor at that count (real training faces against the held-out ones:
+    fid_floor), and the README's runs measured at the same count (assets/fid_figures.json)."""
+    figures = json.loads(Path(path or ASSETS / "fid_figures.json").read_text())["figures"]
+    same = [f"{f['run']}: {f['fid']:.1f}" for f in figures if f["samples"] == n_samples]
+    return (f"At {n_samples:,} samples, real faces score {floor:.1f}: the floor, as FID of few samples reads high "
+            "even for real faces.\n" + (f"The README's runs at {n_samples:,} samples: {'; '.join(same)}." if same else
+                                        f"The README has no run measured at {n_samples:,} samples."))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ ASSIGNMENT = "facegen"
 # route shows the losses and progress of the run that trained generator.pt).
 # requirements.txt: what `python -m facegen.install` installs on a student's own computer.
 FILES = ["face_generation.ipynb", "helpers.py", "problem_unittests.py", "facegen", "requirements.txt",
-         "assets/generator.pt", "assets/generator_layers.json", "assets/losses.png", "assets/progress.gif",
+         "assets/generator.pt", "assets/generator_layers.json", "assets/fid_figures.json", "assets/losses.png", "assets/progress.gif",
          "assets/synthetic_faces.png"]
 
 # The configuration nbgrader reads: a copy goes into the course directory.

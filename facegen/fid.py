@@ -83,6 +83,28 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
+def face_statistics(faces: torch.Tensor, n: int, model, network: str, cache_dir: Path | None, seed: int,
+                    what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(mean, covariance, features or None) of the Inception features of n of these faces, drawn by seed.
+    Cached, keyed by what they depend on: the faces' bytes, the network and the preprocessing (PREPROCESSING);
+    the features themselves are not kept in the cache."""
+    chosen = faces[torch.randperm(len(faces), generator=torch.Generator().manual_seed(seed))[:n]]
+    key = short_digest(chosen.numpy().tobytes() + f"|{network}|{PREPROCESSING}".encode())
+    cache = Path(cache_dir) / f"fid-real-{key}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        stats = np.load(cache, allow_pickle=False)
+        return stats["mu"], stats["sigma"], None
+    features = inception_features(chosen, model, desc=f"FID: {n:,} {what}")
+    mu, sigma = feature_statistics(features)
+    if cache is not None:
+        write_atomically(cache, lambda f: np.savez(f, mu=mu, sigma=sigma))
+    return mu, sigma, features
+
+
+def _network(model) -> str:
+    return type(model).__name__ if model is not None else f"{inception_path().name}:{inception_path().stat().st_size}"
+
+
 def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size: int = 100,
         device: torch.device | None = None, cache_dir: Path | None = Path("outputs/cache"),
         seed: int = 1234, model=None, n_real: int | None = None) -> float:
@@ -90,33 +112,38 @@ def fid(G: nn.Module, real_images: torch.Tensor, n_samples: int = 10_000, z_size
     all of real_images), both at the training resolution. The notebook passes the faces G never
     trained on (step 1's held_out).
 
-    Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached, keyed
-    by what they depend on: the real images' bytes, the network (its weights file, or the model's class
-    when one is given) and the preprocessing (PREPROCESSING), so only the generated side is computed
-    each time. Fewer than 2 faces on either side are refused in one line (no covariance).
+    Both sets are 32x32 and upsampled to 299x299 the same way. The real statistics are cached
+    (face_statistics), so only the generated side is computed each time. Fewer than 2 faces on either
+    side are refused in one line (no covariance).
     """
     n_real = min(n_real or n_samples, len(real_images))
     if n_samples < 2 or n_real < 2:
         raise FacegenError(f"FID needs at least 2 generated and 2 real faces, got {n_samples:,} and {n_real:,}: it "
                            "compares their covariances. Use hundreds (FACEGEN_FID_SAMPLES), or 0 to turn FID off.")
     device = device or next(G.parameters()).device
-    network = type(model).__name__ if model is not None else f"{inception_path().name}:{inception_path().stat().st_size}"
-    model = model or load_inception(device)
-    real = real_images[torch.randperm(len(real_images), generator=torch.Generator().manual_seed(seed))[:n_real]]
-    key = short_digest(real.numpy().tobytes() + f"|{network}|{PREPROCESSING}".encode())
-    cache = Path(cache_dir) / f"fid-real-{key}.npz" if cache_dir else None
-    if cache is not None and cache.exists():
-        stats = np.load(cache, allow_pickle=False)
-        mu_real, sigma_real = stats["mu"], stats["sigma"]
-    else:
-        mu_real, sigma_real = feature_statistics(inception_features(real, model, desc=f"FID: {n_real:,} real faces"))
-        if cache is not None:
-            write_atomically(cache, lambda f: np.savez(f, mu=mu_real, sigma=sigma_real))
+    network, model = _network(model), model or load_inception(device)
+    mu_real, sigma_real, _ = face_statistics(real_images, n_real, model, network, cache_dir, seed, "real faces")
     generator = torch.Generator(device=device).manual_seed(seed)
     fakes = torch.cat([sample_images(G, torch.randn(min(500, n_samples - i), z_size, generator=generator,
                                                     device=device)) for i in range(0, n_samples, 500)])
     fake_features = inception_features(fakes, model, desc=f"FID: {n_samples:,} generated faces")
     return frechet_distance(mu_real, sigma_real, *feature_statistics(fake_features), features2=fake_features)
+
+
+def fid_floor(training_faces: torch.Tensor, real_images: torch.Tensor, n_samples: int,
+              device: torch.device | None = None, cache_dir: Path | None = Path("outputs/cache"),
+              seed: int = 1234, model=None) -> float:
+    """The FID that n_samples real training faces score against the held-out faces fid() compares them with (as
+    many, at most all): a generator that drew the training faces themselves would score this, so it is the
+    floor at this count (FID of few samples reads high even for real faces). Cached like fid()'s real side."""
+    n, n_real = min(n_samples, len(training_faces)), min(n_samples, len(real_images))
+    if n < 2 or n_real < 2:
+        raise FacegenError(f"FID's floor needs at least 2 faces on each side, got {n:,} and {n_real:,}.")
+    device = device or torch.device("cpu")
+    network, model = _network(model), model or load_inception(device)
+    mu_real, sigma_real, _ = face_statistics(real_images, n_real, model, network, cache_dir, seed, "real faces")
+    mu, sigma, features = face_statistics(training_faces, n, model, network, cache_dir, seed, "training faces")
+    return frechet_distance(mu_real, sigma_real, mu, sigma, features2=features)
 
 
 def fid_available() -> bool:

@@ -135,3 +135,44 @@ def test_the_real_statistics_are_cached_per_faces_and_network(nb, tmp_path):
         seen.append(model.seen)
     assert seen == [40, 20, 40], "computed, then the same network's cached, then another network's computed"
     assert len(list(tmp_path.glob("fid-real-*.npz"))) == 2, "one cache file per network"
+
+
+# --- The floor: real faces against the held-out ones, at the same count ---------------------------------
+
+def test_the_floor_compares_as_many_training_faces_as_samples_with_the_held_out_faces(tmp_path):
+    model = CountingFeatures()
+    training, held_out = (torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8) for n in (80, 30))
+    floor = helpers.fid_floor(training, held_out, 20, cache_dir=None, model=model)
+    assert model.seen == 20 + 20 and floor > 0
+    model.seen = 0
+    helpers.fid_floor(training, held_out, 50, cache_dir=tmp_path, model=model)
+    assert model.seen == 50 + 30, "as many training faces as samples, at most every held-out face"
+    model.seen = 0
+    assert helpers.fid_floor(training, held_out, 50, cache_dir=tmp_path, model=model) > 0
+    assert model.seen == 0, "both sides cached"
+
+
+def test_the_floor_of_the_held_out_faces_against_themselves_is_zero():
+    faces = torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8)
+    assert helpers.fid_floor(faces, faces, 40, cache_dir=None, model=CountingFeatures()) == pytest.approx(0, abs=1e-4)
+
+
+def test_step_10_names_the_floor_and_the_readmes_runs_at_the_same_count(tmp_path):
+    figures = tmp_path / "fid_figures.json"
+    figures.write_text('{"figures": [{"run": "a CPU, 5 minutes", "samples": 300, "fid": 101.25}, '
+                       '{"run": "a GPU", "samples": 5000, "fid": 12.0}]}')
+    text = helpers.fid_beside(300, 41.04, figures)
+    assert "At 300 samples, real faces score 41.0" in text and "a CPU, 5 minutes: 101.2" in text
+    assert "a GPU" not in text, "only the runs measured at the same count"
+    assert "no run measured at 2,000 samples" in helpers.fid_beside(2000, 10.0, figures)
+
+
+def test_the_shipped_figures_are_the_readmes():
+    """assets/fid_figures.json, which step 10 prints, quotes the README's table: each figure is in a row of it
+    with its sample count."""
+    import json
+
+    from tests.builders import ROOT
+    rows = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| ")]
+    for figure in json.loads((ROOT / "assets" / "fid_figures.json").read_text())["figures"]:
+        assert any(f"{figure['fid']:.1f}" in row and f"{figure['samples']:,})" in row for row in rows), figure
