@@ -193,8 +193,8 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
     steps, device = _steps_per_epoch(train_loader), next(D.parameters()).device
     epochs, max_minutes = training_budget(settings, device)  # epochs, or 5 minutes on a CPU; minutes
     if ema_decay and update_average is None:
-        raise FacegenError("a recipe with ema_decay needs train(update_average=...), the function of step 8 (or "
-                           "\"ema_decay\": None)")
+        raise FacegenError("settings with an ema_decay need train(update_average=...), the function of step 8 (or "
+                           "settings.replace(ema_decay=None))")
     average = copy.deepcopy(G).requires_grad_(False) if ema_decay else None  # the weight average of G
     generator_to_sample = (lambda: copy_g_buffers(average, G)) if average else (lambda: G)
     identity = runs.run_settings(D, G, d_optimizer, g_optimizer, train_loader, **settings.identity())

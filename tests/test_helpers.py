@@ -491,3 +491,14 @@ def test_keep_results_keeps_a_trained_runs_pictures_and_summary_and_a_pretrained
     assert "Nothing was trained here" in capsys.readouterr().out
     helpers.keep_results(pretrained, tmp_path / "none")
     assert "holds no results yet" in capsys.readouterr().out and not (tmp_path / "none").exists()
+
+
+def test_a_weight_average_without_its_update_function_is_refused_in_one_line(nb, tmp_path):
+    D, G, d_opt, g_opt = nets(nb)
+    batches = [torch.rand(8, 3, 32, 32) * 2 - 1 for _ in range(2)]
+    with pytest.raises(FacegenError) as e:
+        helpers.train(D, G, d_opt, g_opt, nb["train_step"], batches, helpers.Settings(epochs=1, out_dir=tmp_path))
+    one_line(e, "update_average", "ema_decay=None")
+    result = helpers.train(D, G, d_opt, g_opt, nb["train_step"], batches,
+                           helpers.Settings(epochs=1, ema_decay=None, out_dir=tmp_path, **TRAIN_DEFAULTS))
+    assert result.generator is G, "without a weight average, samples come from G itself"
