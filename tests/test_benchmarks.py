@@ -95,21 +95,22 @@ def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb
 
     seen, decays, real_fid, real_train = [], [], helpers.fid, helpers.train
 
-    def train(D, G, d_opt, g_opt, step, loader, **kw):
-        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], kw["recipe"]["ema_decay"],
-                     loader.batch_size, kw["fresh"]))
-        return real_train(D, G, d_opt, g_opt, step, loader, **kw)
+    def train(D, G, d_opt, g_opt, step, loader, settings, **kw):
+        seen.append((d_opt.param_groups[0]["lr"], g_opt.param_groups[0]["lr"], d_opt.param_groups[0]["betas"][0],
+                     settings.ema_decay, settings.smooth, loader.batch_size, settings.fresh))
+        return real_train(D, G, d_opt, g_opt, step, loader, settings, **kw)
     monkeypatch.setattr(helpers, "fid", lambda G, real, **kw: real_fid(G, real, **{**kw, "model": CountingFeatures()}))
     monkeypatch.setattr(helpers, "train", train)
     lesson_average = nb["update_average"]
     monkeypatch.setitem(nb, "update_average", lambda average, G, decay: (decays.append(decay),
                                                                         lesson_average(average, G, decay)))
     small = {**recipe_sweep.LESSON, "conv_dim": 8}
-    recipes = [{**small, "d_lr": 4e-4, "g_lr": 1e-4, "ema": 0.99, "batch_size": 16}, {**small, "warmup": 100}]
+    recipes = [{**small, "d_lr": 4e-4, "g_lr": 1e-4, "beta1": 0.3, "ema": 0.99, "smooth": False, "batch_size": 16},
+               {**small, "warmup": 100}]
     runs = [recipe_sweep.run(nb, random_images(64), random_images(20, seed=2), recipe, 0, [1, 2], 10,
                              tmp_path / str(i)) for i, recipe in enumerate(recipes)]
-    assert seen == [(4e-4, 1e-4, 0.99, 16, True), (4e-4, 1e-4, 0.99, 16, False),
-                    (2e-4, 2e-4, 0.999, 32, True), (2e-4, 2e-4, 0.999, 32, False)]
+    assert seen == [(4e-4, 1e-4, 0.3, 0.99, False, 16, True), (4e-4, 1e-4, 0.3, 0.99, False, 16, False),
+                    (2e-4, 2e-4, 0.5, 0.999, True, 32, True), (2e-4, 2e-4, 0.5, 0.999, True, 32, False)]
     assert [[r["faces"] for r in stages] for stages in runs] == [[64, 128], [64, 128]], "resumed, not started again"
     assert all(r["fid"] > 0 for stages in runs for r in stages)
     lesson, longer = decays[:8], decays[8:]  # 8 updates of 16 faces, then 4 of 32
@@ -123,6 +124,36 @@ def test_the_recipe_sweep_draws_fid_against_faces_seen(tmp_path):
             for name in ("lesson", "batches of 16") for seed in (0, 1) for e in (1, 3)]
     recipe_sweep.plot({"fid_samples": 2000, "runs": runs}, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_the_recipe_search_tries_the_lessons_recipes_first_prunes_and_reports(tmp_path, monkeypatch):
+    """benchmarks/tune.py on 100 synthetic faces with a stand-in for Inception: the first trials are the
+    recipes it starts from, each trial's knobs reach the training, every trial reports FID after each
+    epoch, and the report holds every trial."""
+    import argparse
+
+    from benchmarks import recipe_sweep, tune
+    from tests.test_fid import CountingFeatures
+
+    trained, real_fid, real_run = [], helpers.fid, recipe_sweep.run
+    monkeypatch.setattr(helpers, "fid", lambda G, real, **kw: real_fid(G, real, **{**kw, "model": CountingFeatures()}))
+    monkeypatch.setattr(tune, "run", lambda nb, images, held_out, recipe, *a, **kw: (
+        trained.append(recipe), real_run(nb, images, held_out, {**recipe, "conv_dim": 8}, *a, **kw))[1])
+    data = dataset.write_synthetic_zip(tmp_path / "faces.zip", n_images=100, seed=5)
+    journal = tmp_path / "study.journal"
+    args = argparse.Namespace(journal=journal, trials=4, data=str(data), seed=0, max_images=None)
+    tune.search(args)
+    assert trained[:3] == tune.START, "the lesson's recipe and the sweep's first"
+    assert all(set(recipe) == set(recipe_sweep.LESSON) for recipe in trained)
+    report = tmp_path / "study.json"
+    tune.report(argparse.Namespace(journal=journal, report=report, plot=tmp_path / "study.png"))
+    study = json.loads(report.read_text())
+    assert [t["number"] for t in study["trials"]] == [0, 1, 2, 3]
+    done = [t for t in study["trials"] if t["state"] == "COMPLETE"]
+    assert done and all(list(t["fid_by_epoch"]) == ["1", "2", "3"] and t["fid"] > 0 for t in done)
+    assert study["best"][0] == min(done, key=lambda t: t["fid"])["number"]
+    assert (tmp_path / "study.png").read_bytes().startswith(b"\x89PNG")
 
 
 # --- safe_extract: zip-slip ------------------------------------------------------------------------------
