@@ -4,6 +4,7 @@ does not change behaviour; each survivor is fixed by a test or explained (docs/t
 
     .venv/bin/python -m benchmarks.mutants                       # 5 mutants in each of 12 modules, seed 0
     .venv/bin/python -m benchmarks.mutants --per-module 4 --seed 1 --json benchmarks/results/mutants.json
+    .venv/bin/python -m benchmarks.mutants --modules helpers.py facegen/runs.py     # only these modules
 
 Mutants are drawn at random (the seed) from every site in the modules below where one of these applies:
 a comparison flipped (< to <=, == to !=, ...), + to -, * to /, and to or, a number n to n + 1, True to False,
@@ -119,11 +120,12 @@ def main() -> None:
     parser.add_argument("--per-module", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=int, default=300, help="seconds a mutant's tests may take")
+    parser.add_argument("--modules", nargs="+", choices=list(GUARDS), default=list(GUARDS), help="only these")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rng = random.Random(args.seed)
     results = []
-    for module in GUARDS:
+    for module in args.modules:
         baseline = subprocess.run([sys.executable, "-m", "pytest", *PYTEST,
                                    *GUARDS[module]], cwd=ROOT, capture_output=True, text=True)
         if baseline.returncode:  # a failing guard would "catch" every mutant
