@@ -148,7 +148,8 @@ def get_dataloader(batch_size: int, image_size: int = 32, images: torch.Tensor |
     check_batch_size(len(images))  # again: corrupt images are skipped while decoding
     return torch.utils.data.DataLoader(FaceDataset(images, scale, device), batch_size=batch_size,
                                        sampler=EpochShuffle(len(images), seed), drop_last=True,
-                                       collate_fn=_whole_batch)
+                                       collate_fn=_whole_batch,  # its own generator: iterating leaves the global
+                                       generator=torch.Generator().manual_seed(seed))  # random state alone
 
 
 # ----------------------------------------------------------------------------------------------
@@ -224,12 +225,14 @@ def train(D: nn.Module, G: nn.Module, d_optimizer: torch.optim.Optimizer, g_opti
                 if stop.requested or progress.out_of_time():
                     break
                 if progress.checkpoint_due(settings.checkpoint_minutes):  # right after a log line: the history is whole
-                    save()
+                    save()  # a checkpoint serialises 80 MB at conv_dim 64: not after every epoch of a fast GPU
             progress.flush()  # the last steps' losses
             if state.batch == steps:  # the epoch is done: samples from the fixed z; the epoch's losses
                 state.end_epoch(sample_images(generator_to_sample(), state.fixed_z))
                 progress.epoch_done()
-            save()  # a checkpoint after every epoch, and when stopped
+            if progress.checkpoint_due(settings.checkpoint_minutes):
+                save()
+        save()  # when training ends, however it ends; before that, every checkpoint_minutes
     why = "epochs" if state.epoch >= epochs else "stop" if stop.requested else "time limit"
     return _end_of_training(state, folder, why, runs.summary(state, identity, folder, progress, why, train_step),
                             generator_to_sample())

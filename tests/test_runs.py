@@ -27,7 +27,7 @@ import torch
 
 import helpers
 from facegen import FacegenError, checkpoints, pictures, progress, runs
-from tests.builders import ROOT, TRAIN_DEFAULTS, assert_resumable, nets, one_line, random_images, run_train, scale
+from tests.builders import ROOT, TRAIN_DEFAULTS, Killed, assert_resumable, nets, one_line, random_images, run_train, scale
 
 STEPS_PER_EPOCH = 64 // 16  # run_train's default: 64 images in batches of 16
 RUN = "batch16-lr0.0002-seed0"  # run_train's default run folder
@@ -313,7 +313,7 @@ def test_a_resumed_epoch_of_a_plain_shuffling_loader_says_its_order_is_new(nb, t
 # --- A corrupt checkpoint ---------------------------------------------------------------------------------------
 
 def test_train_resumes_from_previous_when_checkpoint_is_truncated(nb, tmp_path, capsys):
-    first = run_train(nb, tmp_path, epochs=2)
+    first = run_train(nb, tmp_path, epochs=2, checkpoint_minutes=0.0)  # a checkpoint at every log line
     path = first.folder / "checkpoint.pt"
     path.write_bytes(path.read_bytes()[:1000])
     capsys.readouterr()
@@ -564,3 +564,23 @@ def test_the_weight_average_warms_up_then_holds_its_decay(nb, tmp_path, no_loss_
     run_train(nb, tmp_path, epochs=1, update_average=recording)
     run_train(nb, tmp_path, epochs=2, update_average=recording)
     assert decays == [helpers.average_decay(n, 0.999) for n in range(1, 2 * STEPS_PER_EPOCH + 1)], decays
+
+
+def test_a_run_resumed_in_the_middle_of_an_epoch_goes_on_exactly_as_it_would_have(nb, tmp_path, no_loss_plot):
+    """A checkpoint a few steps into an epoch (a kill lands between checkpoints): the resumed run's losses and
+    generator are the uninterrupted run's, bit for bit. Iterating the loader must not draw from the random
+    state that the steps' z come from."""
+    whole = run_train(nb, tmp_path / "whole", epochs=2)
+    calls = []
+
+    def dies_at_step_7(*args, **kw):  # 6 steps done: 4 of epoch 1, 2 of epoch 2, a checkpoint at each log line
+        calls.append(1)
+        if len(calls) == 7:
+            raise Killed
+        return nb["train_step"](*args, **kw)
+    with pytest.raises(Killed):
+        run_train(nb, tmp_path / "cut", epochs=2, checkpoint_minutes=0.0, train_step=dies_at_step_7)
+    resumed = run_train(nb, tmp_path / "cut", epochs=2)
+    assert resumed.summary["resumed"] and resumed.history == whole.history
+    for a, b in zip(whole.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b)
