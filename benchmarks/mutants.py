@@ -30,7 +30,7 @@ from benchmarks.autograde_time import cpu_name  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 # module -> the test files that guard it
 GUARDS = {
-    "helpers.py": ["tests/test_helpers.py", "tests/test_runs.py"],
+    "helpers.py": ["tests/test_helpers.py", "tests/test_runs.py", "tests/test_pretrained.py"],
     "facegen/runs.py": ["tests/test_runs.py", "tests/test_checkpoints.py", "tests/test_progress.py"],
     "facegen/checkpoints.py": ["tests/test_checkpoints.py", "tests/test_runs.py"],
     "facegen/progress.py": ["tests/test_progress.py", "tests/test_runs.py"],

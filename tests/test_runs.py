@@ -584,3 +584,26 @@ def test_a_run_resumed_in_the_middle_of_an_epoch_goes_on_exactly_as_it_would_hav
     assert resumed.summary["resumed"] and resumed.history == whole.history
     for a, b in zip(whole.generator.state_dict().values(), resumed.generator.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_a_run_stopped_inside_its_first_epoch_still_returns_and_saves_its_faces(nb, tmp_path, no_loss_plot):
+    """No epoch ended, so no epoch's samples were kept: the result still holds the fixed z's faces, drawn
+    from what was trained, as samples.png does."""
+    import time as clock
+
+    def slow_step(*args, **kw):
+        clock.sleep(0.4)
+        return nb["train_step"](*args, **kw)
+    result = run_train(nb, tmp_path, epochs=1, n_images=64 * 8, minutes=0.01, train_step=slow_step)  # 0.6 s
+    assert result.summary["stopped_by"] == "time limit" and result.summary["epochs_completed"] == 0
+    assert len(result.samples_per_epoch) == 1 and result.samples_per_epoch[0].shape == (8, 3, 32, 32)
+    assert (result.folder / "samples.png").exists()
+
+
+def test_what_differs_is_said_also_when_an_old_settings_file_lacks_a_setting():
+    """A settings.json written by an earlier version of the lesson may lack a setting, or hold it as another type."""
+    old = {"seed": 0, "smooth": True}
+    new = {"seed": 0, "smooth": True, "d_optimizer": {"type": "Adam", "lr": 0.0002}}
+    assert runs.differences(old, new) == "d_optimizer None -> {'type': 'Adam', 'lr': 0.0002}"
+    assert runs.differences(new, old) == "d_optimizer {'type': 'Adam', 'lr': 0.0002} -> None"
+    assert runs.differences({**new, "seed": 1}, new) == "seed 1 -> 0"
