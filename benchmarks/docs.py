@@ -73,7 +73,24 @@ def mutants(d: dict) -> tuple[list, list]:
     return ["module", "mutants", "caught", "survived (line: mutant)"], rows
 
 
-RENDER = {"recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
+def tune_study(d: dict) -> tuple[list, list]:
+    """Every trial of the recipe search: its knobs, FID after each epoch, and how it ended; the best in bold."""
+    rows, best = [], d["best"][:1]
+    for t in d["trials"]:
+        p, fid = t["params"], t["fid_by_epoch"]
+        if not p:
+            continue
+        cells = [t["number"], p["batch_size"], f"{p['d_lr']:.1e}", f"{p['g_lr']:.1e}", f"{p['beta1']:.2f}", p["ema"],
+                 p["warmup"], "yes" if p["smooth"] else "no", " / ".join(fid.get(e, "") and f"{fid[e]:.1f}"
+                                                                       for e in ("1", "2")),
+                 f"{t['fid']:.1f}" if t["fid"] is not None else t["state"].lower()]
+        rows.append([f"**{c}**" for c in cells] if t["number"] in best else cells)
+    return ["trial", "batch", "D's lr", "G's lr", "beta1", "average", "warm-up", "smoothing",
+            f"FID after epochs 1 / 2 ({d['stage_samples'][0]:,} samples)",
+            f"FID after 82,800 faces ({d['stage_samples'][-1]:,} samples)"], rows
+
+
+RENDER = {"tune_study": tune_study, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
           "autograde_40_button": autograde, "mutants": mutants}
 
 

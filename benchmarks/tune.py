@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
+import time
 from pathlib import Path
+
+import torch
 
 import helpers
 from benchmarks.notebook import load_notebook_code
@@ -101,8 +105,16 @@ def confirm(args) -> None:
                                                                                    download=False), verbose=False))
     entries = run(nb, images, held_out, recipe, args.seed, [EPOCHS[-1]], 5000, work,
                   cache_dir=args.journal.parent / "cache")
-    helpers.write_json(args.json, {"trial": number, "recipe": recipe, **entries[-1]})
+    helpers.write_json(args.json, {"trial": number, "recipe": recipe, **entries[-1], "date": time.strftime("%Y-%m-%d"),
+                                   "machine": machine()})
     print(json.dumps({"trial": number, **entries[-1]}))
+
+
+def machine() -> str:
+    from benchmarks.autograde_time import cpu_name
+
+    return (f"{os.cpu_count()} cores of {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
+            "the 32,600 real faces")
 
 
 def report(args) -> None:
@@ -113,7 +125,10 @@ def report(args) -> None:
                "runs": t.user_attrs.get("runs", [])} for t in study.trials]
     done = [t for t in trials if t["state"] == "COMPLETE"]
     best = sorted(done, key=lambda t: t["fid"])[:5]
-    helpers.write_json(args.report, {"study": STUDY, "epochs": EPOCHS, "stage_samples": STAGE_SAMPLES,
+    helpers.write_json(args.report, {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                     "command": f"python -m benchmarks.tune --journal {args.journal} --trials N "
+                                                "(each worker: OMP_NUM_THREADS=1), then --report",
+                                     "study": STUDY, "epochs": EPOCHS, "stage_samples": STAGE_SAMPLES,
                                      "trials": trials, "best": [t["number"] for t in best]})
     if args.plot:
         import matplotlib.pyplot as plt
