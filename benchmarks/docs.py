@@ -91,7 +91,8 @@ def tune_study(d: dict) -> tuple[list, list]:
 
 
 RENDER = {"tune_study": tune_study, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
-          "autograde_40_button": autograde, "mutants": mutants}
+          "autograde_40_button": autograde, "mutants": mutants,
+          "mutants_run_state": mutants}
 
 
 def rendered(name: str) -> str:

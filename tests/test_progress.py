@@ -88,7 +88,7 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(nb, tmp_path, mo
     # 64 images, batch 16: 4 steps an epoch, logged every 2; the 6th step diverges.
     with pytest.raises(FacegenError) as e:
         run_train(nb, tmp_path, epochs=3, train_step=nan_after(nb, 5), checkpoint_minutes=0.0)
-    one_line(e, "diverged", "checkpoint.pt", "learning rate")
+    one_line(e, "diverged at epoch 2, step 2", "checkpoint.pt", "learning rate")
     saved = checkpoints.load_checkpoint(tmp_path / "runs" / "batch16-lr0.0002-seed0" / "checkpoint.pt")
     assert saved is not None and saved["state"]["epoch"] == 1 and saved["state"]["images_seen"] == 4 * 16
     assert all(torch.isfinite(v).all() for v in saved["G"].values() if v.is_floating_point()), "NaN weights saved"
@@ -230,3 +230,14 @@ def test_the_progress_bar_shows_the_logged_losses_and_a_resumed_run_counts_all_i
     assert resumed.summary["seconds_training"] > first.summary["seconds_training"]
     assert resumed.summary["seconds_training"] == pytest.approx(
         first.summary["seconds_training"] + resumed.summary["seconds_this_session"], abs=0.15)
+
+
+def test_the_history_and_the_epoch_lines_hold_each_epochs_losses(nb, tmp_path, capsys, no_loss_plot):
+    """64 faces in batches of 16, logged every 2 steps: 2 log lines an epoch, numbered by step and epoch;
+    the line printed after each epoch shows that epoch's last logged losses."""
+    result = run_train(nb, tmp_path, epochs=2)
+    h = result.history
+    assert h["step"] == [2, 4, 6, 8] and h["epoch"] == [1, 1, 2, 2]
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("Epoch")]
+    assert lines == [f"Epoch {e:3d}/2 | d_loss {h['d_loss'][i]:.4f} | g_loss {h['g_loss'][i]:.4f} | "
+                     f"D(x) {h['d_real'][i]:.3f} | D(G(z)) {h['d_fake'][i]:.3f}" for e, i in ((1, 1), (2, 3))]

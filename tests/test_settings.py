@@ -188,6 +188,14 @@ def test_cuda_index_that_does_not_exist_is_refused():
     one_line(e, "FACEGEN_DEVICE", "cuda:99")
 
 
+def test_a_cuda_index_beyond_the_machines_gpus_names_those_there_are(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(FacegenError) as e:
+        settings.read_parameters(device="cuda:2")
+    one_line(e, "FACEGEN_DEVICE=cuda:2", "2 CUDA GPU(s) (cuda:0 to cuda:1)")
+
+
 def test_cpu_is_always_there_whatever_the_spelling():
     assert helpers.pick_device(" CPU ") == CPU
 
@@ -247,8 +255,8 @@ def test_a_setting_that_is_unknown_or_out_of_range_is_refused_in_one_line(change
 
 
 def test_settings_are_validated_however_they_are_made():
-    made = settings.Settings(epochs="3", smooth="no", ema_decay=None)
-    assert (made.epochs, made.smooth, made.ema_decay) == (3, False, None)
+    made = settings.Settings(epochs="3", smooth="no", ema_decay=None, sample_size=1)
+    assert (made.epochs, made.smooth, made.ema_decay, made.sample_size) == (3, False, None, 1)
     assert made.replace(z_size=64).z_size == 64 and made.z_size == 100, "replace makes a copy"
     with pytest.raises(FacegenError):
         settings.Settings(minutes=-1)
