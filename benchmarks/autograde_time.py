@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -32,6 +31,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / ".ci"))
 from nbgrader_course import ASSIGNMENT, make_course  # noqa: E402
+
+from benchmarks import cpu_name  # noqa: E402
 
 NOTEBOOK = ROOT / "face_generation.ipynb"
 
@@ -51,15 +52,6 @@ def first_error_of(notebook_text: str) -> str | None:
             if output.get("output_type") == "error":
                 return f"{output['ename']}: {output['evalue']}"[:300]
     return None
-
-
-def cpu_name() -> str:
-    """The CPU's model name as lscpu prints it (else the platform's processor)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import helpers
+from benchmarks import cpu_name
 from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
 
@@ -73,16 +74,8 @@ def main() -> None:
                 other.wait()
     print(json.dumps(results, indent=1))
     if args.json:
-        helpers.write_json(args.json, {"cpu": _cpu_name(), "torch": torch.__version__, "seconds": args.seconds,
+        helpers.write_json(args.json, {"cpu": cpu_name(), "torch": torch.__version__, "seconds": args.seconds,
                                        "runs": results})
-
-
-def _cpu_name() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 if __name__ == "__main__":

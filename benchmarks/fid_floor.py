@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import helpers
+from benchmarks import machine
 
 
 def main() -> None:
@@ -33,7 +34,10 @@ def main() -> None:
         rows.append([f"{n:,}", f"{floor:.1f}", f"{time.perf_counter() - start:.0f}"])
         print(json.dumps({"samples": n, "floor": round(floor, 2)}), flush=True)
     if args.json:
-        helpers.write_json(args.json, {"columns": ["samples (each side)", "FID's floor", "seconds (cached: less)"],
+        helpers.write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                       "command": "python -m benchmarks.fid_floor --samples "
+                                                  + " ".join(map(str, args.samples)) + f" --json {args.json}",
+                                       "columns": ["samples (each side)", "FID's floor", "seconds (cached: less)"],
                                        "rows": rows})
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from pathlib import Path
 import torch
 
 import helpers
+from benchmarks import machine
 from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
 
@@ -68,13 +70,13 @@ def run(nb: dict, images: torch.Tensor, held_out: torch.Tensor, recipe: dict, se
                                                 out_dir=out_dir, fresh=i == 0),
                                update_average=update_average)
         took += (time.perf_counter() - start) / 60
-        score = helpers.fid(result.generator, held_out, n_samples=samples[i], device=torch.device("cpu"),
-                            cache_dir=cache_dir or out_dir / "cache")
+        score = samples[i] and helpers.fid(result.generator, held_out, n_samples=samples[i], device=torch.device("cpu"),
+                                           cache_dir=cache_dir or out_dir / "cache")  # 0 samples: speed only
         results.append({"seed": seed, "epochs": stage_epochs if not minutes else None,
                         "faces": result.summary["images_seen"], "minutes": round(took, 2),
                         "images_per_second": result.summary["images_per_second"], "fid_samples": samples[i],
-                        "fid": round(score, 2)})
-        if scored is not None:
+                        "fid": round(score, 2) if samples[i] else None})
+        if scored is not None and samples[i]:
             scored(i, score)
     return results
 
@@ -105,7 +107,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, nargs="+", default=[3], help="score after each of these epochs")
     parser.add_argument("--minutes", type=float, help="train each recipe this long instead of --epochs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--fid-samples", type=int, default=2000)
+    parser.add_argument("--fid-samples", type=int, default=2000, help="0: no FID (speed only)")
     parser.add_argument("--recipes", nargs="+", default=[], help="only the recipes whose names start so")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--plot", type=Path, help="draw the results in --json to this picture instead of training")
@@ -124,7 +126,9 @@ def main() -> None:
                 results.append({"recipe": name, **entry})
                 print(json.dumps(results[-1]), flush=True)
             if args.json:
-                helpers.write_json(args.json, {"fid_samples": args.fid_samples, "epochs": args.epochs,
+                helpers.write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+                                               "command": "python -m benchmarks.recipe_sweep " + " ".join(sys.argv[1:]),
+                                               "fid_samples": args.fid_samples, "epochs": args.epochs,
                                                "minutes": args.minutes, "runs": results})
 
 

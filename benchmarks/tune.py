@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 import helpers
+from benchmarks import machine
 from benchmarks.notebook import load_notebook_code
 from benchmarks.recipe_sweep import LESSON, run
 
@@ -110,13 +111,6 @@ def confirm(args) -> None:
     print(json.dumps({"trial": number, **entries[-1]}))
 
 
-def machine() -> str:
-    from benchmarks.autograde_time import cpu_name
-
-    return (f"{os.cpu_count()} cores of {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}, "
-            "the 32,600 real faces")
-
-
 def report(args) -> None:
     """The study as JSON (every trial: its knobs, state, FID at each stage) and FID against trial as a picture."""
     study = open_study(args.journal)
@@ -125,7 +119,7 @@ def report(args) -> None:
                "runs": t.user_attrs.get("runs", [])} for t in study.trials]
     done = [t for t in trials if t["state"] == "COMPLETE"]
     best = sorted(done, key=lambda t: t["fid"])[:5]
-    helpers.write_json(args.report, {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+    helpers.write_json(args.report, {"date": time.strftime("%Y-%m-%d"), "machine": f"{machine()}, the 32,600 real faces",
                                      "command": f"python -m benchmarks.tune --journal {args.journal} --trials N "
                                                 "(each worker: OMP_NUM_THREADS=1), then --report",
                                      "study": STUDY, "epochs": EPOCHS, "stage_samples": STAGE_SAMPLES,
