@@ -193,11 +193,27 @@ def test_rerunning_training_and_the_cells_above_it_one_rule_same_settings_resume
     assert "Not what the Hyperparameters cell says: d_optimizer holds lr 0.0001, not 0.0003" in text, text
 
 
+def checkpoint_every_log_line(learner: Learner) -> None:
+    """Edit the training cell as a learner may: a checkpoint at every log line, not every 2 minutes."""
+    learner.edit("train", "settings = settings.replace(", "settings = settings.replace(checkpoint_minutes=0.001, ")
+
+
+def saved_an_epoch(checkpoint: Path) -> bool:
+    """Whether checkpoint.pt exists and holds at least one whole epoch."""
+    import torch
+
+    try:
+        return torch.load(checkpoint, weights_only=True)["state"]["epoch"] >= 1
+    except (OSError, RuntimeError, EOFError):  # not there yet, or being replaced at this instant
+        return False
+
+
 def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_learner, tmp_path):
     learner = start_learner(FACEGEN_EPOCHS="50")  # far more than the test waits for
+    checkpoint_every_log_line(learner)
     learner.run_until("train")
     checkpoint = tmp_path / "out" / "runs" / "batch32-lr0.0002-seed0" / "checkpoint.pt"
-    learner.interrupt_when(checkpoint.exists)  # Stop, a moment after the first epoch's checkpoint
+    learner.interrupt_when(lambda: saved_an_epoch(checkpoint))  # Stop, a moment after the first epoch
     text = learner.run(learner.index("train"))
     stopped = [line for line in text.splitlines() if line.startswith("Stopped at")]
     assert len(stopped) == 1 and "Run this cell again to resume" in stopped[0], text
@@ -216,13 +232,14 @@ def test_two_quick_stops_then_running_again_resumes(start_learner, tmp_path):
     """The bug this replaces: after two Stops, running the cell again said "Starting fresh ... (changed:
     starting weights)", set the checkpoint aside and restarted from epoch 0."""
     learner = start_learner(FACEGEN_EPOCHS="50")
+    checkpoint_every_log_line(learner)
     learner.run_until("train")
     checkpoint = tmp_path / "out" / "runs" / "batch32-lr0.0002-seed0" / "checkpoint.pt"
     pid = learner.client.km.provisioner.process.pid
 
     def press_twice():
         deadline = time.monotonic() + 120
-        while not checkpoint.exists() and time.monotonic() < deadline:
+        while not saved_an_epoch(checkpoint) and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
         os.kill(pid, signal.SIGINT)
