@@ -90,7 +90,17 @@ def tune_study(d: dict) -> tuple[list, list]:
             f"FID after 82,800 faces ({d['stage_samples'][-1]:,} samples)"], rows
 
 
-RENDER = {"tune_study": tune_study, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
+def recipe_speed(d: dict) -> tuple[list, list]:
+    """Images per second of each recipe, runs side by side, and its ratio to the lesson's."""
+    names = list(dict.fromkeys(r["recipe"] for r in d["runs"]))
+    speed = {n: [r["images_per_second"] for r in d["runs"] if r["recipe"] == n] for n in names}
+    lesson = sum(speed[names[0]]) / len(speed[names[0]])
+    return (["recipe", "images/s, each run", "against the lesson's"],
+            [[n, " / ".join(f"{v:,.0f}" for v in speed[n]), f"{sum(speed[n]) / len(speed[n]) / lesson:.2f}"]
+             for n in names])
+
+
+RENDER = {"tune_study": tune_study, "recipe_speed_avx2": recipe_speed, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
           "autograde_40_button": autograde, "mutants": mutants,
           "mutants_run_state": mutants}
 
