@@ -41,6 +41,10 @@ RECIPES = {
     "average warm-up 10 times longer: (1 + n) / (100 + n)": {**LESSON, "warmup": 100},
     "batches of 16": {**LESSON, "batch_size": 16},
     "batches of 64": {**LESSON, "batch_size": 64},
+    "lr 4e-4 both, beta1 0.3, average 0.995 (the search's trial 3)": {**LESSON, "d_lr": 4e-4, "g_lr": 4e-4, "beta1": 0.3,
+                                                                      "ema": 0.995},
+    "batches of 16, lr 3e-4 both, average 0.995 (the search's trial 4)": {**LESSON, "batch_size": 16, "d_lr": 3e-4,
+                                                                          "g_lr": 3e-4, "ema": 0.995},
 }
 
 
