@@ -83,7 +83,7 @@ def tune_study(d: dict) -> tuple[list, list]:
         cells = [t["number"], p["batch_size"], f"{p['d_lr']:.1e}", f"{p['g_lr']:.1e}", f"{p['beta1']:.2f}", p["ema"],
                  p["warmup"], "yes" if p["smooth"] else "no", " / ".join(fid.get(e, "") and f"{fid[e]:.1f}"
                                                                        for e in ("1", "2")),
-                 f"{t['fid']:.1f}" if t["fid"] is not None else t["state"].lower()]
+                 f"{t['fid']:.1f}" if t["fid"] is not None else t["ended"]]
         rows.append([f"**{c}**" for c in cells] if t["number"] in best else cells)
     return ["trial", "batch", "D's lr", "G's lr", "beta1", "average", "warm-up", "smoothing",
             f"FID after epochs 1 / 2 ({d['stage_samples'][0]:,} samples)",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -131,7 +132,7 @@ def main() -> None:
                 print(json.dumps(results[-1]), flush=True)
             if args.json:
                 helpers.write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                                               "command": "python -m benchmarks.recipe_sweep " + " ".join(sys.argv[1:]),
+                                               "command": "python -m benchmarks.recipe_sweep " + shlex.join(sys.argv[1:]),
                                                "fid_samples": args.fid_samples, "epochs": args.epochs,
                                                "minutes": args.minutes, "runs": results})
 

@@ -33,6 +33,7 @@ from benchmarks.notebook import load_notebook_code
 from benchmarks.recipe_sweep import LESSON, run
 
 STUDY = "cpu-recipe-82800"
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "stopped unfinished", "RUNNING": "running"}
 EPOCHS, STAGE_SAMPLES = [1, 2, 3], [250, 250, 2000]  # FID's samples after each epoch: the cheap ones only prune
 START = [LESSON, {**LESSON, "batch_size": 16}, {**LESSON, "d_lr": 4e-4, "g_lr": 4e-4}]  # tried first
 
@@ -114,7 +115,9 @@ def confirm(args) -> None:
 def report(args) -> None:
     """The study as JSON (every trial: its knobs, state, FID at each stage) and FID against trial as a picture."""
     study = open_study(args.journal)
-    trials = [{"number": t.number, "state": t.state.name, "params": t.params, "fid": t.value,
+    trials = [{"number": t.number, "state": t.state.name, "ended": STATES.get(t.state.name, t.state.name.lower()),
+               "params": t.params,
+               "fid": t.value if t.state.name == "COMPLETE" else None,
                "fid_by_epoch": {str(EPOCHS[int(k)]): round(v, 2) for k, v in sorted(t.intermediate_values.items())},
                "runs": t.user_attrs.get("runs", [])} for t in study.trials]
     done = [t for t in trials if t["state"] == "COMPLETE"]
@@ -127,14 +130,16 @@ def report(args) -> None:
     if args.plot:
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 4))
-        for state, marker in (("COMPLETE", "o"), ("PRUNED", "x")):
-            shown = [t for t in trials if t["state"] == state and t["fid_by_epoch"]]
-            ax.scatter([t["number"] for t in shown], [list(t["fid_by_epoch"].values())[-1] for t in shown],
-                       marker=marker, label=f"{state.lower()} (FID at the last epoch it reached)")
-        ax.set(xlabel="trial", ylabel="FID (2,000 samples after 82,800 faces; 1,000 when pruned)",
-               title="The recipe search on the CPU (lower is better)")
-        ax.legend(fontsize=8)
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for t in trials:
+            if t["fid_by_epoch"]:
+                p = t["params"]
+                label = (f"{t['number']}: batch {p['batch_size']}, lr {p['d_lr']:.0e}/{p['g_lr']:.0e}, beta1 "
+                         f"{p['beta1']:.2f}, avg {p['ema']} ({t['ended']})")
+                ax.plot([int(e) for e in t["fid_by_epoch"]], list(t["fid_by_epoch"].values()), marker="o", label=label)
+        ax.set(xlabel="epochs of the 27,600 training faces", xticks=EPOCHS,
+               ylabel="FID (epochs 1, 2: 250 samples; 3: 2,000)", title="The recipe search on the CPU (lower is better)")
+        ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=90)
 
