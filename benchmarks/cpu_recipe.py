@@ -1,6 +1,6 @@
 """FID against wall-clock minutes on the CPU: the notebook's training for a recipe, snapshots on the way.
 
-    python -m benchmarks.cpu_recipe train NAME --conv-dim 32 --batch-size 64 [--lr 2e-4] [--minutes 2.5 5 10 ...]
+    python -m benchmarks.cpu_recipe train NAME --conv-dim 32 --batch-size 64 [--lr L --beta1 B] [--minutes 2.5 5 ...]
     python -m benchmarks.cpu_recipe score [NAME ...] [--fid-samples 300]
     python -m benchmarks.cpu_recipe plot NAME:LABEL:EMA ... [--fid-samples 300]   (writes assets/fid_vs_minutes.png)
 
@@ -36,7 +36,8 @@ def train(args, nb, images) -> None:
     device = torch.device("cpu")
     folder = args.out / args.name
     folder.mkdir(parents=True, exist_ok=True)
-    D, G, d_opt, g_opt = build_models(nb, device, seed=args.seed, conv_dim=args.conv_dim, d_lr=args.lr, g_lr=args.lr)
+    D, G, d_opt, g_opt = build_models(nb, device, seed=args.seed, conv_dim=args.conv_dim, d_lr=args.lr, g_lr=args.lr,
+                                      beta1=args.beta1)
     loader = helpers.get_dataloader(args.batch_size, images=images, scale=nb["scale"], device=device, seed=args.seed)
     step = helpers.FastStep(nb["train_step"], D, G, device, "fp32")
     extras = {d: copy.deepcopy(G).requires_grad_(False) for d in args.ema if d != args.ema[0]}
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("--conv-dim", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--beta1", type=float, default=0.5, help="Adam's beta1, for D and G")
     parser.add_argument("--ema", type=float, nargs="+", default=[0.999])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, nargs="+", default=[2.5, 5])

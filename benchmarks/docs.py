@@ -90,17 +90,25 @@ def tune_study(d: dict) -> tuple[list, list]:
             f"FID after 82,800 faces ({d['stage_samples'][-1]:,} samples)"], rows
 
 
+def tune_confirm(d: dict) -> tuple[list, list]:
+    """A recipe's FID from each seed after the same faces, and their mean."""
+    runs = d["runs"]
+    mean = sum(r["fid"] for r in runs) / len(runs)
+    return (["seed", "faces seen", f"FID ({runs[0]['fid_samples']:,} samples)"],
+            [[r["seed"], f"{r['faces']:,}", f"{r['fid']:.1f}"] for r in runs] + [["**mean**", "", f"**{mean:.1f}**"]])
+
+
 def recipe_speed(d: dict) -> tuple[list, list]:
     """Images per second of each recipe, runs side by side, and its ratio to the lesson's."""
     names = list(dict.fromkeys(r["recipe"] for r in d["runs"]))
     speed = {n: [r["images_per_second"] for r in d["runs"] if r["recipe"] == n] for n in names}
     lesson = sum(speed[names[0]]) / len(speed[names[0]])
-    return (["recipe", "images/s, each run", "against the lesson's"],
+    return (["recipe", "images/s, each run", f"against the {names[0].split(' (')[0]}"],
             [[n, " / ".join(f"{v:,.0f}" for v in speed[n]), f"{sum(speed[n]) / len(speed[n]) / lesson:.2f}"]
              for n in names])
 
 
-RENDER = {"tune_study": tune_study, "recipe_speed_avx2": recipe_speed, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
+RENDER = {"tune_study": tune_study, "tune_confirm": tune_confirm, "recipe_speed_avx2": recipe_speed, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
           "autograde_40_button": autograde, "mutants": mutants,
           "mutants_run_state": mutants}
 

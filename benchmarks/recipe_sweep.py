@@ -1,7 +1,7 @@
 """CPU recipes judged by faces seen: FID after the same numbers of training faces, over seeds.
 
     python -m benchmarks.recipe_sweep [--data ZIP] [--epochs 1 2 3 6 | --minutes M] [--seeds 0 1]
-                                      [--fid-samples 2000] [--recipes lesson batches ...] [--json FILE]
+                                      [--fid-samples 2000] [--recipes paper batches ...] [--json FILE]
     python -m benchmarks.recipe_sweep --plot PNG --json FILE    (FID against faces seen, from a sweep's FILE)
 
 Each recipe is the lesson's DCGAN (the notebook's own networks and train_step) trained as the notebook
@@ -9,7 +9,7 @@ trains (helpers.train with FastStep) for --epochs epochs of the training faces (
 82,800 faces, about what a 5-minute run sees on a 2-core AVX2 CPU), then scored by FID with --fid-samples
 samples against as many held-out faces. Several --epochs give FID against faces seen: the run is scored at
 each, then resumed (as the notebook resumes a run). A recipe changes only what the lesson can keep: the
-learning rates, the weight average's decay and warm-up, the batch size.
+learning rates, beta1, the weight average's decay and warm-up, label smoothing, the batch size.
 --recipes picks some by how their names start. --minutes trains each for the same time instead (faces seen
 then differ with each recipe's speed).
 """
@@ -31,20 +31,21 @@ from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
 
 # warmup: the weight average's decay at its n-th update is min(ema, (1 + n) / (warmup + n)); 10 is the lesson's
-# (helpers.average_decay)
-LESSON = {"d_lr": 2e-4, "g_lr": 2e-4, "beta1": 0.5, "ema": 0.999, "warmup": 10, "smooth": True, "batch_size": 32,
-          "conv_dim": 32}
+# (helpers.average_decay). PAPER: the DCGAN paper's optimizer (lr 2e-4, beta1 0.5) at the laptop's size and batch;
+# LESSON: the notebook's laptop recipe (its Hyperparameters cell without a GPU), the recipe search's best.
+PAPER = {"d_lr": 2e-4, "g_lr": 2e-4, "beta1": 0.5, "ema": 0.999, "warmup": 10, "smooth": True, "batch_size": 32,
+         "conv_dim": 32}
+LESSON = {**PAPER, "d_lr": 4e-4, "g_lr": 4e-4, "beta1": 0.3, "ema": 0.995}
 RECIPES = {
-    "lesson (lr 2e-4 both, average 0.999, batches of 32)": LESSON,
-    "two learning rates (D 4e-4, G 1e-4)": {**LESSON, "d_lr": 4e-4, "g_lr": 1e-4},
-    "learning rates 4e-4 both": {**LESSON, "d_lr": 4e-4, "g_lr": 4e-4},
-    "average 0.99": {**LESSON, "ema": 0.99},
-    "average warm-up 10 times longer: (1 + n) / (100 + n)": {**LESSON, "warmup": 100},
-    "batches of 16": {**LESSON, "batch_size": 16},
-    "batches of 64": {**LESSON, "batch_size": 64},
-    "lr 4e-4 both, beta1 0.3, average 0.995 (the search's trial 3)": {**LESSON, "d_lr": 4e-4, "g_lr": 4e-4, "beta1": 0.3,
-                                                                      "ema": 0.995},
-    "batches of 16, lr 3e-4 both, average 0.995 (the search's trial 4)": {**LESSON, "batch_size": 16, "d_lr": 3e-4,
+    "paper's (lr 2e-4 both, beta1 0.5, average 0.999, batches of 32)": PAPER,
+    "two learning rates (D 4e-4, G 1e-4)": {**PAPER, "d_lr": 4e-4, "g_lr": 1e-4},
+    "learning rates 4e-4 both": {**PAPER, "d_lr": 4e-4, "g_lr": 4e-4},
+    "average 0.99": {**PAPER, "ema": 0.99},
+    "average warm-up 10 times longer: (1 + n) / (100 + n)": {**PAPER, "warmup": 100},
+    "batches of 16": {**PAPER, "batch_size": 16},
+    "batches of 64": {**PAPER, "batch_size": 64},
+    "lesson (lr 4e-4 both, beta1 0.3, average 0.995: the search's trial 3)": LESSON,
+    "batches of 16, lr 3e-4 both, average 0.995 (the search's trial 4)": {**PAPER, "batch_size": 16, "d_lr": 3e-4,
                                                                           "g_lr": 3e-4, "ema": 0.995},
 }
 

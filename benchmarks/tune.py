@@ -13,8 +13,9 @@ trains 3 epochs of the 27,600 training faces (82,800 faces, 82,752 with batches 
 and is scored by FID of 2,000 samples against 2,000 held-out faces. After epochs 1 and 2 it is scored with
 250 samples (FID's Inception network costs a CPU about as much as a minute of training per 500 samples),
 and the median pruner stops a trial that is worse there than the median of the trials before it. The study lives in the journal FILE (Optuna's JournalStorage: several processes can share it,
-and a study cut short goes on where it stopped). The first trials are the lesson's recipe and the
-recipes the earlier one-knob sweep found (benchmarks/recipe_sweep.py), so the search starts from them.
+and a study cut short goes on where it stopped). The first trials are the DCGAN paper's optimizer at the
+laptop's size (recipe_sweep.PAPER) and the recipes the one-knob sweep found (benchmarks/recipe_sweep.py), so
+the search starts from them.
 """
 from __future__ import annotations
 
@@ -30,17 +31,17 @@ import torch
 import helpers
 from benchmarks import machine
 from benchmarks.notebook import load_notebook_code
-from benchmarks.recipe_sweep import LESSON, run
+from benchmarks.recipe_sweep import LESSON, PAPER, run
 
 STUDY = "cpu-recipe-82800"
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "stopped unfinished", "RUNNING": "running"}
 EPOCHS, STAGE_SAMPLES = [1, 2, 3], [250, 250, 2000]  # FID's samples after each epoch: the cheap ones only prune
-START = [LESSON, {**LESSON, "batch_size": 16}, {**LESSON, "d_lr": 4e-4, "g_lr": 4e-4}]  # tried first
+START = [PAPER, {**PAPER, "batch_size": 16}, {**PAPER, "d_lr": 4e-4, "g_lr": 4e-4}]  # tried first
 
 
 def suggest(trial) -> dict:
-    """The knobs a trial draws (the rest is the lesson's: conv_dim 32)."""
-    return {**LESSON,
+    """The knobs a trial draws (the rest is the laptop's: conv_dim 32)."""
+    return {**PAPER,
             "batch_size": trial.suggest_categorical("batch_size", [16, 24, 32, 48]),
             "d_lr": trial.suggest_float("d_lr", 1e-4, 1e-3, log=True),
             "g_lr": trial.suggest_float("g_lr", 1e-4, 1e-3, log=True),
@@ -100,7 +101,7 @@ def confirm(args) -> None:
     else:
         study = open_study(args.journal)
         trial = study.best_trial if args.confirm == "best" else study.trials[int(args.confirm)]
-        number, recipe = trial.number, {**LESSON, **trial.params}
+        number, recipe = trial.number, {**PAPER, **trial.params}
     nb = load_notebook_code()
     work = Path(tempfile.mkdtemp(prefix="confirm-"))
     images, held_out = helpers.hold_out(helpers.load_images(helpers.find_dataset(args.data, out_dir=work,

@@ -104,7 +104,7 @@ def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb
     lesson_average = nb["update_average"]
     monkeypatch.setitem(nb, "update_average", lambda average, G, decay: (decays.append(decay),
                                                                         lesson_average(average, G, decay)))
-    small = {**recipe_sweep.LESSON, "conv_dim": 8}
+    small = {**recipe_sweep.PAPER, "conv_dim": 8}
     recipes = [{**small, "d_lr": 4e-4, "g_lr": 1e-4, "beta1": 0.3, "ema": 0.99, "smooth": False, "batch_size": 16},
                {**small, "warmup": 100}]
     runs = [recipe_sweep.run(nb, random_images(64), random_images(20, seed=2), recipe, 0, [1, 2], 10,
@@ -116,6 +116,24 @@ def test_the_recipe_sweep_trains_each_recipe_for_the_same_faces_and_scores_it(nb
     lesson, longer = decays[:8], decays[8:]  # 8 updates of 16 faces, then 4 of 32
     assert lesson[:2] == [helpers.average_decay(1, 0.99), helpers.average_decay(2, 0.99)]
     assert longer == [(1 + n) / (100 + n) for n in range(1, 5)], "the warm-up counts on across the resumed run"
+
+
+def test_the_benchmarks_lesson_is_the_notebooks_laptop_recipe():
+    """recipe_sweep.LESSON (what `--confirm lesson` and the docs' lesson rows train) is what the notebook's
+    Hyperparameters cell picks without a CUDA GPU."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from benchmarks import recipe_sweep
+    cell = next(c for c in json.loads((ROOT / "face_generation.ipynb").read_text())["cells"]
+                if "hyperparameters" in c["metadata"].get("tags", []))
+    for device in ("cpu", "mps"):
+        names = {"device": torch.device(device), "settings": SimpleNamespace(batch_size=None)}
+        exec("".join(cell["source"]), names)  # noqa: S102
+        picked = {"d_lr": names["lr"], "g_lr": names["lr"], "beta1": names["betas"][0], "ema": names["ema_decay"],
+                  "smooth": names["smooth"], "batch_size": names["batch_size"], "conv_dim": names["conv_dim"]}
+        assert {k: v for k, v in recipe_sweep.LESSON.items() if k != "warmup"} == picked, device
 
 
 def test_the_recipe_sweep_draws_fid_against_faces_seen(tmp_path):
@@ -144,8 +162,8 @@ def test_the_recipe_search_tries_the_lessons_recipes_first_prunes_and_reports(tm
     journal = tmp_path / "study.journal"
     args = argparse.Namespace(journal=journal, trials=4, data=str(data), seed=0, max_images=None)
     tune.search(args)
-    assert trained[:3] == tune.START, "the lesson's recipe and the sweep's first"
-    assert all(set(recipe) == set(recipe_sweep.LESSON) for recipe in trained)
+    assert trained[:3] == tune.START, "the paper's recipe and the sweep's first"
+    assert all(set(recipe) == set(recipe_sweep.PAPER) for recipe in trained)
     report = tmp_path / "study.json"
     tune.report(argparse.Namespace(journal=journal, report=report, plot=tmp_path / "study.png"))
     study = json.loads(report.read_text())

@@ -59,3 +59,19 @@ def test_the_layout_bars_hold():
     train = next(n for n in ast.parse((root / "helpers.py").read_text()).body
                  if isinstance(n, ast.FunctionDef) and n.name == "train")
     assert len(train.args.args) + len(train.args.kwonlyargs) <= 10
+
+
+def test_the_readme_is_a_front_page_and_no_page_cites_an_issue_number():
+    """The README at most 250 lines; the README, docs/ and the notebooks' prose say what and how, never '#23'."""
+    import json
+    import re
+
+    root = FACEGEN.parent
+    readme = (root / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250, "README.md is a front page: measurements belong in docs/"
+    pages = {"README.md": readme} | {f"docs/{p.name}": p.read_text() for p in (root / "docs").glob("*.md")}
+    for name in ("face_generation.ipynb", "face_generation_student.ipynb"):
+        cells = json.loads((root / name).read_text())["cells"]
+        pages[name] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    cited = {name: re.findall(r"(?:^|[^&\w/])(#\d+)\b", text) for name, text in pages.items()}
+    assert not any(cited.values()), {name: found for name, found in cited.items() if found}
