@@ -3,6 +3,7 @@
     python -m benchmarks.cpu_recipe train NAME --conv-dim 32 --batch-size 64 [--lr L --beta1 B] [--minutes 2.5 5 ...]
     python -m benchmarks.cpu_recipe score [NAME ...] [--fid-samples 300]
     python -m benchmarks.cpu_recipe plot NAME:LABEL:EMA ... [--fid-samples 300]   (writes assets/fid_vs_minutes.png)
+    python -m benchmarks.cpu_recipe table NAME:LABEL:EMA ... --json FILE   (FID and faces seen by minutes, for docs/)
 
 `train` runs helpers.train with helpers.FastStep, as the notebook does, on the faces the notebook
 trains on (the held-out faces excluded), and stops at each of --minutes of training time (the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -95,6 +97,42 @@ def score(args, nb, held_out) -> None:
             helpers.write_json(folder / "curve.json", curve)
 
 
+def curve_points(folder: Path, ema: str, fid_samples: int) -> dict[float, tuple]:
+    """{minutes: (FID, faces seen)} of a run's snapshots of one weight average, as `score` and `train` wrote them."""
+    curve = json.loads((folder / "curve.json").read_text())
+    seen = {e["minutes"]: e["images_seen"] for e in json.loads((folder / "log.json").read_text())["log"]}
+    return {snapshot_minutes(k.split("|")[0]): (v, seen[snapshot_minutes(k.split("|")[0])]) for k, v in curve.items()
+            if k.endswith(f"-ema{ema}|{fid_samples}")}
+
+
+def train_command(folder: Path) -> str:
+    """The command that trains a run again, from its log (its stops resumed, as they were, in one command)."""
+    info = json.loads((folder / "log.json").read_text())
+    r, minutes = info["recipe"], " ".join(f"{e['minutes']:g}" for e in info["log"])
+    return (f"python -m benchmarks.cpu_recipe train {folder.name} --conv-dim {r['conv_dim']} --batch-size "
+            f"{r['batch_size']} --lr {r['lr']:g} --beta1 {r.get('beta1', 0.5):g} --ema {r['ema'][0]:g} --minutes {minutes}")
+
+
+def table(args) -> None:
+    """FID and faces seen at each minute for each NAME:LABEL:EMA, as a docs table in --json."""
+    from benchmarks import machine
+
+    runs = [(label, curve_points(args.out / name, ema, args.fid_samples))
+            for name, label, ema in (spec.split(":") for spec in args.names)]
+    minutes = sorted({m for _, points in runs for m in points})
+    rows = []
+    for label, points in runs:
+        rows.append([f"{label}: FID"] + [f"{points[m][0]:.1f}" if m in points else "" for m in minutes])
+        rows.append(["faces seen"] + [f"{points[m][1]:,}" if m in points else "" for m in minutes])
+    names = [spec.split(":")[0] for spec in args.names]
+    helpers.write_json(args.json, {
+        "date": time.strftime("%Y-%m-%d"), "command": "; ".join(train_command(args.out / n) for n in names)
+        + f"; then score {' '.join(names)} --fid-samples {args.fid_samples}; "
+        f"then table {' '.join(shlex.quote(n) for n in args.names)} --json {args.json}",
+        "machine": f"{machine()}, the 32,600 real faces; FID of {args.fid_samples} samples against as many held-out faces",
+        "columns": ["minutes of training"] + [f"{m:g}" for m in minutes], "rows": rows})
+
+
 def plot(args) -> None:
     """FID against minutes for each NAME:LABEL:EMA, from the scores `score` wrote."""
     import matplotlib.pyplot as plt
@@ -102,9 +140,7 @@ def plot(args) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for spec in args.names:
         name, label, ema = spec.split(":")
-        curve = json.loads((args.out / name / "curve.json").read_text())
-        points = sorted((snapshot_minutes(k), v) for k, v in curve.items()
-                        if k.endswith(f"-ema{ema}|{args.fid_samples}"))
+        points = sorted((m, fid) for m, (fid, _) in curve_points(args.out / name, ema, args.fid_samples).items())
         ax.plot(*zip(*points), marker="o", label=label)
         for x, y in points:
             ax.annotate(f"{y:.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
@@ -118,7 +154,7 @@ def plot(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["train", "score", "plot"])
+    parser.add_argument("what", choices=["train", "score", "plot", "table"])
     parser.add_argument("names", nargs="*")
     parser.add_argument("--data", default="")
     parser.add_argument("--out", type=Path, default=Path("outputs/cpu_recipe"))
@@ -135,9 +171,10 @@ def main() -> None:
     parser.add_argument("--at", type=float, nargs="*", help="score: only the snapshots at these minutes")
     parser.add_argument("--fid-seed", type=int, default=1234, help="score: which real faces and z (the noise)")
     parser.add_argument("--fid-samples", type=int, default=300)
+    parser.add_argument("--json", type=Path, help="table: the docs table's file")
     args = parser.parse_args()
-    if args.what == "plot":
-        return plot(args)
+    if args.what in ("plot", "table"):
+        return plot(args) if args.what == "plot" else table(args)
     torch.set_num_threads(2)
     nb = load_notebook_code()
     source = helpers.find_dataset(args.data, out_dir=args.out, download=False)

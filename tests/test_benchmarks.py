@@ -76,12 +76,24 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
     out = tmp_path / "recipes"
     common = [sys.executable, "-m", "benchmarks.cpu_recipe", "--data", str(data), "--out", str(out)]
     train = subprocess.run(common + ["train", "tiny", "--conv-dim", "8", "--batch-size", "16", "--ema", "0.999", "0.9",
-                                     "--minutes", "0.02", "0.04"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                                     "--beta1", "0.3", "--minutes", "0.02", "0.04"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     log = json.loads((out / "tiny" / "log.json").read_text())["log"]
     assert [e["minutes"] for e in log] == [0.02, 0.04] and 0 < log[0]["steps"] <= log[1]["steps"]
     assert sorted(p.name for p in (out / "tiny").glob("G-0.04min-*.pt")) == [
         "G-0.04min-ema0.9.pt", "G-0.04min-ema0.999.pt", "G-0.04min-ema0.pt"]
+    settings = json.loads(next((out / "tiny" / "run" / "runs").glob("*/settings.json")).read_text())
+    assert settings["d_optimizer"]["betas"][0] == settings["g_optimizer"]["betas"][0] == 0.3, "--beta1 reaches Adam"
+    (out / "tiny" / "curve.json").write_text(json.dumps({"G-0.02min-ema0.999|300": 250.0, "G-0.04min-ema0.999|300": 200.0}))
+    table = subprocess.run(common + ["table", "tiny:tiny recipe:0.999", "--json", str(tmp_path / "t.json")], cwd=ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr[-2000:]
+    written = json.loads((tmp_path / "t.json").read_text())
+    assert written["columns"] == ["minutes of training", "0.02", "0.04"]
+    assert written["rows"] == [["tiny recipe: FID", "250.0", "200.0"],
+                               ["faces seen"] + [f"{e['images_seen']:,}" for e in log]]
+    assert "--lr 0.0002 --beta1 0.3 --ema 0.999 --minutes 0.02 0.04" in written["command"]
 
 
 @pytest.mark.slow
