@@ -212,7 +212,7 @@ def test_stop_during_training_saves_and_running_the_cell_again_resumes(start_lea
     learner = start_learner(FACEGEN_EPOCHS="50")  # far more than the test waits for
     checkpoint_every_log_line(learner)
     learner.run_until("train")
-    checkpoint = tmp_path / "out" / "runs" / "batch32-lr0.0002-seed0" / "checkpoint.pt"
+    checkpoint = tmp_path / "out" / "runs" / "batch32-lr0.0004-seed0" / "checkpoint.pt"
     learner.interrupt_when(lambda: saved_an_epoch(checkpoint))  # Stop, a moment after the first epoch
     text = learner.run(learner.index("train"))
     stopped = [line for line in text.splitlines() if line.startswith("Stopped at")]
@@ -234,7 +234,7 @@ def test_two_quick_stops_then_running_again_resumes(start_learner, tmp_path):
     learner = start_learner(FACEGEN_EPOCHS="50")
     checkpoint_every_log_line(learner)
     learner.run_until("train")
-    checkpoint = tmp_path / "out" / "runs" / "batch32-lr0.0002-seed0" / "checkpoint.pt"
+    checkpoint = tmp_path / "out" / "runs" / "batch32-lr0.0004-seed0" / "checkpoint.pt"
     pid = learner.client.km.provisioner.process.pid
 
     def press_twice():
