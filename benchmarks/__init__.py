@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 
 
@@ -17,7 +18,26 @@ def cpu_name() -> str:
 
 
 def machine() -> str:
-    """e.g. '2 cores of AMD EPYC (AVX2), torch 2.14.1': what a result was measured on."""
+    """e.g. '2 cores of AMD EPYC (AVX2), torch 2.14.1': what a result was measured on. A CPU with AVX-512
+    limited to AVX2 (ATEN_CPU_CAPABILITY=avx2, the laptop stand-in) says so."""
     import torch
 
-    return f"{os.cpu_count()} cores of {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), torch {torch.__version__}"
+    isa = torch.backends.cpu.get_cpu_capability()
+    if isa != "AVX512" and " avx512f " in f" {cpu_flags()} ":
+        isa += " of an AVX-512 CPU, limited"
+    return f"{os.cpu_count()} cores of {cpu_name()} ({isa}), torch {torch.__version__}"
+
+
+def command(module: str, argv: list[str]) -> str:
+    """The command line that reruns a benchmark, with the variables that limit the CPU's instruction set."""
+    limits = [f"{k}={os.environ[k]}" for k in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA") if os.environ.get(k)]
+    return " ".join(limits + [f"python -m benchmarks.{module}", shlex.join(argv)]).strip()
+
+
+def cpu_flags() -> str:
+    """The CPU's feature flags (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "")
+    except OSError:
+        return ""

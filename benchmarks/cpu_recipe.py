@@ -2,7 +2,6 @@
 
     python -m benchmarks.cpu_recipe train NAME --conv-dim 32 --batch-size 64 [--lr L --beta1 B] [--minutes 2.5 5 ...]
     python -m benchmarks.cpu_recipe score [NAME ...] [--fid-samples 300]
-    python -m benchmarks.cpu_recipe plot NAME:LABEL:EMA ... [--fid-samples 300]   (writes assets/fid_vs_minutes.png)
     python -m benchmarks.cpu_recipe table NAME:LABEL:EMA ... --json FILE   (FID and faces seen by minutes, for docs/)
 
 `train` runs helpers.train with helpers.FastStep, as the notebook does, on the faces the notebook
@@ -41,7 +40,7 @@ def train(args, nb, images) -> None:
     D, G, d_opt, g_opt = build_models(nb, device, seed=args.seed, conv_dim=args.conv_dim, d_lr=args.lr, g_lr=args.lr,
                                       beta1=args.beta1)
     loader = helpers.get_dataloader(args.batch_size, images=images, scale=nb["scale"], device=device, seed=args.seed)
-    step = helpers.FastStep(nb["train_step"], D, G, device, "fp32")
+    step = helpers.FastStep(nb["train_step"], D, G, device, args.precision)
     extras = {d: copy.deepcopy(G).requires_grad_(False) for d in args.ema if d != args.ema[0]}
     updates = {"n": 0}
 
@@ -110,7 +109,8 @@ def train_command(folder: Path) -> str:
     info = json.loads((folder / "log.json").read_text())
     r, minutes = info["recipe"], " ".join(f"{e['minutes']:g}" for e in info["log"])
     return (f"python -m benchmarks.cpu_recipe train {folder.name} --conv-dim {r['conv_dim']} --batch-size "
-            f"{r['batch_size']} --lr {r['lr']:g} --beta1 {r.get('beta1', 0.5):g} --ema {r['ema'][0]:g} --minutes {minutes}")
+            f"{r['batch_size']} --lr {r['lr']:g} --beta1 {r.get('beta1', 0.5):g} --ema {r['ema'][0]:g} --minutes {minutes}"
+            + (f" --precision {r['precision']}" if r.get("precision", "auto") != "auto" else ""))
 
 
 def table(args) -> None:
@@ -130,31 +130,31 @@ def table(args) -> None:
         + f"; then score {' '.join(names)} --fid-samples {args.fid_samples}; "
         f"then table {' '.join(shlex.quote(n) for n in args.names)} --json {args.json}",
         "machine": f"{machine()}, the 32,600 real faces; FID of {args.fid_samples} samples against as many held-out faces",
+        "fid_samples": args.fid_samples,
         "columns": ["minutes of training"] + [f"{m:g}" for m in minutes], "rows": rows})
 
 
-def plot(args) -> None:
-    """FID against minutes for each NAME:LABEL:EMA, from the scores `score` wrote."""
+def plot(table: dict, png: Path) -> None:
+    """FID against minutes, a line per recipe, from a table `table` wrote (its rows "LABEL: FID")."""
     import matplotlib.pyplot as plt
 
+    minutes = [float(m) for m in table["columns"][1:]]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for spec in args.names:
-        name, label, ema = spec.split(":")
-        points = sorted((m, fid) for m, (fid, _) in curve_points(args.out / name, ema, args.fid_samples).items())
-        ax.plot(*zip(*points), marker="o", label=label)
+    for row in (r for r in table["rows"] if r[0].endswith(": FID")):
+        points = [(m, float(v)) for m, v in zip(minutes, row[1:]) if v]
+        ax.plot(*zip(*points), marker="o", label=row[0].removesuffix(": FID"))
         for x, y in points:
             ax.annotate(f"{y:.0f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.axvline(5, color="grey", linestyle=":", label="the notebook's CPU time limit")
-    ax.set(xlabel="minutes of training on 2 CPU cores", ylabel=f"FID ({args.fid_samples} samples, held-out faces)",
+    ax.set(xlabel="minutes of training on 2 CPU cores", ylabel=f"FID ({table['fid_samples']} samples, held-out faces)",
            title="FID against training time on the CPU (lower is better)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig("assets/fid_vs_minutes.png", dpi=90)
-
+    fig.savefig(png, dpi=90)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=["train", "score", "plot", "table"])
+    parser.add_argument("what", choices=["train", "score", "table"])
     parser.add_argument("names", nargs="*")
     parser.add_argument("--data", default="")
     parser.add_argument("--out", type=Path, default=Path("outputs/cpu_recipe"))
@@ -164,6 +164,8 @@ def main() -> None:
     parser.add_argument("--beta1", type=float, default=0.5, help="Adam's beta1, for D and G")
     parser.add_argument("--ema", type=float, nargs="+", default=[0.999])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", default="auto", help="FastStep's: auto (the notebook's: bf16 where native and "
+                        "faster), fp32 or bf16")
     parser.add_argument("--minutes", type=float, nargs="+", default=[2.5, 5])
     parser.add_argument("--resume-from", type=float, default=0.0,
                         help="train: the minutes its run has already trained (it resumes; extra averages start anew)")
@@ -173,8 +175,8 @@ def main() -> None:
     parser.add_argument("--fid-samples", type=int, default=300)
     parser.add_argument("--json", type=Path, help="table: the docs table's file")
     args = parser.parse_args()
-    if args.what in ("plot", "table"):
-        return plot(args) if args.what == "plot" else table(args)
+    if args.what == "table":
+        return table(args)
     torch.set_num_threads(2)
     nb = load_notebook_code()
     source = helpers.find_dataset(args.data, out_dir=args.out, download=False)

@@ -1,13 +1,14 @@
 """Write the measured tables of docs/*.md from benchmarks/results/*.json: one command after a benchmark.
 
-    .venv/bin/python -m benchmarks.docs            # rewrite every table between its markers
+    .venv/bin/python -m benchmarks.docs            # rewrite every table between its markers, draw the figures
     .venv/bin/python -m benchmarks.docs --check    # exit 1 if a doc does not hold what its JSON says
 
 A doc asks for a table with `<!-- table: NAME -->` and `<!-- /table -->` on lines of their own; what lies
 between is replaced by the table from benchmarks/results/NAME.json and a line saying when and where it
 was measured and the command that measures it again. A JSON file holds `date`, `machine` and `command`,
 and either `columns` and `rows` (a table as measured) or the runs a benchmark wrote (RENDER knows those).
-Standard library only.
+The docs' figures are drawn from the same files (FIGURES: the picture, the module whose plot() draws it,
+the JSON). --check uses the standard library only.
 """
 from __future__ import annotations
 
@@ -108,9 +109,24 @@ def recipe_speed(d: dict) -> tuple[list, list]:
              for n in names])
 
 
-RENDER = {"tune_study": tune_study, "tune_confirm": tune_confirm, "recipe_speed_avx2": recipe_speed, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
+RENDER = {"tune_study": tune_study, "tune_confirm": tune_confirm, "recipe_speed_avx2": recipe_speed,
+          "recipe_speed_avx512": recipe_speed, "recipe_speed_avx512_as_avx2": recipe_speed, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
           "autograde_40_button": autograde, "mutants": mutants,
           "mutants_run_state": mutants}
+
+
+FIGURES = {"assets/fid_vs_faces.png": ("recipe_sweep", "recipe_sweep_faces"),
+           "assets/fid_vs_minutes.png": ("cpu_recipe", "cpu_minutes_laptop"),
+           "docs/tune_study.png": ("tune", "tune_study")}
+
+
+def draw_figures() -> None:
+    import importlib
+
+    for png, (module, name) in FIGURES.items():
+        (ROOT / png).parent.mkdir(parents=True, exist_ok=True)
+        importlib.import_module(f"benchmarks.{module}").plot(json.loads((RESULTS / f"{name}.json").read_text()), ROOT / png)
+        print(f"Drew {png} from benchmarks/results/{name}.json")
 
 
 def rendered(name: str) -> str:
@@ -135,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in stale:
         path.write_text(written()[path])
         print(f"Wrote {path.relative_to(ROOT)}")
+    draw_figures()
     return 0
 
 

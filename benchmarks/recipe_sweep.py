@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 import helpers
-from benchmarks import machine
+from benchmarks import command, machine
 from benchmarks.notebook import load_notebook_code
 from benchmarks.train_speed import build_models
 
@@ -133,7 +132,7 @@ def main() -> None:
                 print(json.dumps(results[-1]), flush=True)
             if args.json:
                 helpers.write_json(args.json, {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
-                                               "command": "python -m benchmarks.recipe_sweep " + shlex.join(sys.argv[1:]),
+                                               "command": command("recipe_sweep", sys.argv[1:]),
                                                "fid_samples": args.fid_samples, "epochs": args.epochs,
                                                "minutes": args.minutes, "runs": results})
 

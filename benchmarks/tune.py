@@ -129,20 +129,25 @@ def report(args) -> None:
                                      "study": STUDY, "epochs": EPOCHS, "stage_samples": STAGE_SAMPLES,
                                      "trials": trials, "best": [t["number"] for t in best]})
     if args.plot:
-        import matplotlib.pyplot as plt
+        plot(json.loads(args.report.read_text()), args.plot)
 
-        fig, ax = plt.subplots(figsize=(7.5, 4.2))
-        for t in trials:
-            if t["fid_by_epoch"]:
-                p = t["params"]
-                label = (f"{t['number']}: batch {p['batch_size']}, lr {p['d_lr']:.0e}/{p['g_lr']:.0e}, beta1 "
-                         f"{p['beta1']:.2f}, avg {p['ema']} ({t['ended']})")
-                ax.plot([int(e) for e in t["fid_by_epoch"]], list(t["fid_by_epoch"].values()), marker="o", label=label)
-        ax.set(xlabel="epochs of the 27,600 training faces", xticks=EPOCHS,
-               ylabel="FID (epochs 1, 2: 250 samples; 3: 2,000)", title="The recipe search on the CPU (lower is better)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(args.plot, dpi=90)
+
+def plot(report: dict, png: Path) -> None:
+    """FID at each stage of every trial of a study's report (`--report`'s JSON), to png."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    for t in report["trials"]:
+        if t["fid_by_epoch"]:
+            p = t["params"]
+            label = (f"{t['number']}: batch {p['batch_size']}, lr {p['d_lr']:.0e}/{p['g_lr']:.0e}, beta1 "
+                     f"{p['beta1']:.2f}, avg {p['ema']} ({t['ended']})")
+            ax.plot([int(e) for e in t["fid_by_epoch"]], list(t["fid_by_epoch"].values()), marker="o", label=label)
+    ax.set(xlabel="epochs of the 27,600 training faces", xticks=report["epochs"],
+           ylabel="FID (epochs 1, 2: 250 samples; 3: 2,000)", title="The recipe search on the CPU (lower is better)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
 
 
 def main() -> None:

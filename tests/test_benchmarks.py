@@ -76,7 +76,7 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
     out = tmp_path / "recipes"
     common = [sys.executable, "-m", "benchmarks.cpu_recipe", "--data", str(data), "--out", str(out)]
     train = subprocess.run(common + ["train", "tiny", "--conv-dim", "8", "--batch-size", "16", "--ema", "0.999", "0.9",
-                                     "--beta1", "0.3", "--minutes", "0.02", "0.04"],
+                                     "--beta1", "0.3", "--minutes", "0.02", "0.04", "--precision", "bf16"],
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert train.returncode == 0, train.stdout[-2000:] + train.stderr[-2000:]
     log = json.loads((out / "tiny" / "log.json").read_text())["log"]
@@ -85,6 +85,8 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
         "G-0.04min-ema0.9.pt", "G-0.04min-ema0.999.pt", "G-0.04min-ema0.pt"]
     settings = json.loads(next((out / "tiny" / "run" / "runs").glob("*/settings.json")).read_text())
     assert settings["d_optimizer"]["betas"][0] == settings["g_optimizer"]["betas"][0] == 0.3, "--beta1 reaches Adam"
+    summary = json.loads(next((out / "tiny" / "run" / "runs").glob("*/summary.json")).read_text())
+    assert summary["precision"] == "bf16", "--precision reaches FastStep"
     (out / "tiny" / "curve.json").write_text(json.dumps({"G-0.02min-ema0.999|300": 250.0, "G-0.04min-ema0.999|300": 200.0}))
     table = subprocess.run(common + ["table", "tiny:tiny recipe:0.999", "--json", str(tmp_path / "t.json")], cwd=ROOT,
                            capture_output=True, text=True, timeout=60)
@@ -93,7 +95,8 @@ def test_the_cpu_recipe_benchmark_trains_snapshots_and_scores_them(tmp_path):
     assert written["columns"] == ["minutes of training", "0.02", "0.04"]
     assert written["rows"] == [["tiny recipe: FID", "250.0", "200.0"],
                                ["faces seen"] + [f"{e['images_seen']:,}" for e in log]]
-    assert "--lr 0.0002 --beta1 0.3 --ema 0.999 --minutes 0.02 0.04" in written["command"]
+    assert "--lr 0.0002 --beta1 0.3 --ema 0.999 --minutes 0.02 0.04 --precision bf16" in written["command"]
+    assert written["fid_samples"] == 300, "the figure's axis reads it"
 
 
 @pytest.mark.slow
@@ -228,3 +231,9 @@ def test_the_docs_hold_what_the_results_say_and_notice_a_changed_number(tmp_path
     assert docs.main(["--check"]) == 1 and "results.md" in capsys.readouterr().out
     assert docs.main([]) == 0 and "| 45,001 |" in (pages / "results.md").read_text()
     assert docs.main(["--check"]) == 0
+    drawn = {png: (tmp_path / png).read_bytes() for png in docs.FIGURES}  # the figures, drawn from the same JSON
+    minutes = json.loads((results / "cpu_minutes_laptop.json").read_text())
+    minutes["rows"][0][-1] = "150.0"  # the last point of a line
+    (results / "cpu_minutes_laptop.json").write_text(json.dumps(minutes))
+    docs.draw_figures()
+    assert [png for png in docs.FIGURES if (tmp_path / png).read_bytes() != drawn[png]] == ["assets/fid_vs_minutes.png"]

@@ -223,10 +223,12 @@ def test_the_progress_bar_shows_the_logged_losses_and_a_resumed_run_counts_all_i
             shown.append(values)
             super().set_postfix(ordered_dict, refresh, **values)
     monkeypatch.setattr(progress, "tqdm", RecordingTqdm)
-    first = run_train(nb, tmp_path, epochs=1)
+    # Steps of at least 0.05 s: an epoch (4 steps) takes 0.2 s or more, so the times tell apart on any machine.
+    first = run_train(nb, tmp_path, epochs=1, train_step=slow_steps(nb, [0.05], []))
     h = first.history
     assert shown[-1] == {"d_loss": f"{h['d_loss'][-1]:.3f}", "g_loss": f"{h['g_loss'][-1]:.3f}"}
-    resumed = run_train(nb, tmp_path, epochs=2)
+    assert first.summary["seconds_training"] == first.summary["seconds_this_session"] >= 0.2
+    resumed = run_train(nb, tmp_path, epochs=2, train_step=slow_steps(nb, [0.05], []))
     assert resumed.summary["seconds_training"] > first.summary["seconds_training"]
     assert resumed.summary["seconds_training"] == pytest.approx(
         first.summary["seconds_training"] + resumed.summary["seconds_this_session"], abs=0.15)
