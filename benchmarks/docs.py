@@ -109,10 +109,10 @@ def recipe_speed(d: dict) -> tuple[list, list]:
              for n in names])
 
 
-RENDER = {"tune_study": tune_study, "tune_confirm": tune_confirm, "recipe_speed_avx2": recipe_speed,
-          "recipe_speed_avx512": recipe_speed, "recipe_speed_avx512_as_avx2": recipe_speed, "recipe_sweep_faces": recipe_sweep_faces, "cpu_threads": cpu_threads, "autograde_40": autograde,
-          "autograde_40_button": autograde, "mutants": mutants,
-          "mutants_run_state": mutants}
+RENDER = {"tune_study": tune_study, "tune_confirm": tune_confirm, "recipe_sweep_faces": recipe_sweep_faces,
+          "recipe_speed_avx2": recipe_speed, "recipe_speed_avx512": recipe_speed,
+          "recipe_speed_avx512_as_avx2": recipe_speed, "cpu_threads": cpu_threads, "autograde_40": autograde,
+          "autograde_40_button": autograde, "mutants": mutants, "mutants_run_state": mutants}
 
 
 FIGURES = {"assets/fid_vs_faces.png": ("recipe_sweep", "recipe_sweep_faces"),
@@ -121,6 +121,7 @@ FIGURES = {"assets/fid_vs_faces.png": ("recipe_sweep", "recipe_sweep_faces"),
 
 
 def draw_figures() -> None:
+    """Each of FIGURES, drawn from its JSON by its benchmark's plot()."""
     import importlib
 
     for png, (module, name) in FIGURES.items():
