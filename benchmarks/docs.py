@@ -117,6 +117,7 @@ RENDER = {"tune_study": tune_study, "tune_confirm": tune_confirm, "recipe_sweep_
 
 FIGURES = {"assets/fid_vs_faces.png": ("recipe_sweep", "recipe_sweep_faces"),
            "assets/fid_vs_minutes.png": ("cpu_recipe", "cpu_minutes_laptop"),
+           "docs/fid_vs_minutes_avx512.png": ("cpu_recipe", "cpu_minutes_avx512"),
            "docs/tune_study.png": ("tune", "tune_study")}
 
 
