@@ -152,6 +152,7 @@ def plot(table: dict, png: Path) -> None:
     fig.tight_layout()
     fig.savefig(png, dpi=90)
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("what", choices=["train", "score", "table"])
